@@ -1,0 +1,69 @@
+# Two commands matter: `make run` and `make test`. See README.md.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test install install-test system-deps migrate seed worker check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test system-deps
+
+# Debian's chromium drives the browser tests (Playwright never downloads one);
+# gettext compiles translations.
+system-deps:
+	@command -v chromium >/dev/null && command -v msgfmt >/dev/null || { \
+	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core >/dev/null; }
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+# The embedded default: SQLite (WAL) and the in-memory channel layer, with the
+# job queue's worker beside Daphne. Ctrl-C stops both.
+run: export DATABASE_URL :=
+run: export REDIS_URL :=
+run: seed
+	@echo
+	@echo "  Site:  http://$(HOST):$(PORT)/   (sign in with an account above)"
+	@echo "  Admin: http://$(HOST):$(PORT)/admin/   (admin@demo.kz)"
+	@echo "  Emails (invitation links, verification) are printed in this terminal."
+	@echo
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/python manage.py db_worker --interval 1 --no-startup-delay & \
+	$(BIN)/daphne -b $(HOST) -p $(PORT) odr.asgi:application
+
+worker: install
+	$(BIN)/python manage.py db_worker
+
+# The whole suite; on PostgreSQL + Redis when they answer on 127.0.0.1,
+# otherwise on SQLite + in-memory (and says so).
+test: install-test
+	@set -a; eval "$$($(BIN)/python tests/detect_services.py)"; set +a; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) .static .media .test-db.sqlite3* *.egg-info

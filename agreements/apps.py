@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AgreementsConfig(AppConfig):
+    """Mediation (settlement) agreements: drafting, signing, sealing, filing.
+
+    The agreement to mediate lives in `sessions`, because it gates the case's
+    state machine and `sessions` may not import from here.
+    """
+
+    name = "agreements"
+    verbose_name = _("Agreements")
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from odr import health, views
+from odr.admin_site import require_admin_mfa
+
+admin.site.login = require_admin_mfa(admin.site.login)
+admin.site.site_header = "ODR Mediation"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("accounts/", include("allauth.urls")),
+    path("profile/", views.profile, name="profile"),
+    path("profile/language/", views.language_switch, name="language_switch"),
+    path("admin/", admin.site.urls),
+    path("dashboard", RedirectView.as_view(pattern_name="mediation:dashboard", permanent=False), name="dashboard"),
+    path("", include("sessions.urls")),
+]

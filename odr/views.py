@@ -1,0 +1,52 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from odr.audit import Origin
+from odr.forms import ProfileForm
+from odr.models import Language
+from odr.services import user_profile_update
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "odr/home.html")
+
+
+@login_required
+def profile(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        user_profile_update(
+            user=request.user, changes=form.cleaned_data, origin=Origin.from_request(request)
+        )
+        messages.success(request, _("Your profile was saved."))
+        return redirect("profile")
+    return render(request, "odr/profile.html", {"form": form})
+
+
+@require_POST
+def language_switch(request):
+    """Switch the interface language; a signed-in user's preference is saved."""
+    language = request.POST.get("language", "")
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    if language not in Language.values:
+        messages.error(request, _("Unknown language."))
+        return redirect(next_url)
+    if request.user.is_authenticated:
+        user_profile_update(
+            user=request.user,
+            changes={"preferred_language": language},
+            origin=Origin.from_request(request),
+        )
+    translation.activate(language)
+    response = redirect(next_url)
+    response.set_cookie("django_language", language, samesite="Lax", max_age=365 * 24 * 3600)
+    return response

@@ -1,0 +1,171 @@
+"""Who may do what to a case. Registered with `odr.policy`; nothing else decides."""
+
+from django.http import Http404
+
+from odr import policy
+from odr.policy import rule
+from sessions.models import (
+    PARTY_ROLES,
+    Case,
+    CaseStatus,
+    ExtensionStatus,
+    InvitationStatus,
+    Participant,
+    ParticipantStatus,
+    Role,
+)
+
+# A participant who withdrew keeps read access to the case they took part in.
+_CAN_SEE = (ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE, ParticipantStatus.WITHDRAWN)
+
+
+def participant_of(user, case: Case) -> Participant | None:
+    """The user's role in the case, or None. Cached on the case per user."""
+    if user is None or not user.is_authenticated:
+        return None
+    cache = case.__dict__.setdefault("_participant_cache", {})
+    if user.pk not in cache:
+        cache[user.pk] = case.participants.filter(user=user).first()
+    return cache[user.pk]
+
+
+def _active(user, case, roles=None) -> Participant | None:
+    participant = participant_of(user, case)
+    if participant is None or participant.status != ParticipantStatus.ACTIVE:
+        return None
+    if roles is not None and participant.role not in roles:
+        return None
+    return participant
+
+
+def access_case(user, public_id, *, action: str = "case.view", for_update: bool = False) -> Case:
+    """Fetch a case by public id for `action`; 404 when the user may not see it,
+    so that guessed ids reveal nothing."""
+    queryset = Case.objects.select_related("court")
+    if for_update:
+        queryset = queryset.select_for_update()
+    try:
+        case = queryset.get(public_id=public_id)
+    except (Case.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    policy.require(user, "case.view", case, hide=True)
+    if action != "case.view":
+        policy.require(user, action, case)
+    return case
+
+
+@rule("case.file")
+def _file(user, _obj) -> bool:
+    return True
+
+
+@rule("case.view")
+def _view(user, case) -> bool:
+    participant = participant_of(user, case)
+    return participant is not None and participant.status in _CAN_SEE
+
+
+@rule("case.edit_draft")
+def _edit_draft(user, case) -> bool:
+    return case.status == CaseStatus.DRAFT and _active(user, case, [Role.CLAIMANT]) is not None
+
+
+@rule("case.choose_mediator")
+def _choose_mediator(user, case) -> bool:
+    return (
+        case.status == CaseStatus.INVITED
+        and _active(user, case, [Role.CLAIMANT]) is not None
+        and not case.participants.filter(
+            role=Role.MEDIATOR, status__in=[ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE]
+        ).exists()
+    )
+
+
+@rule("case.answer_as_mediator")
+def _answer_as_mediator(user, case) -> bool:
+    participant = participant_of(user, case)
+    return (
+        case.status == CaseStatus.INVITED
+        and participant is not None
+        and participant.role == Role.MEDIATOR
+        and participant.status == ParticipantStatus.PROPOSED
+        and policy.can(user, "mediator.work")
+    )
+
+
+@rule("case.accept_agreement_to_mediate")
+def _accept_atm(user, case) -> bool:
+    participant = _active(user, case, [*PARTY_ROLES, Role.MEDIATOR])
+    if participant is None or case.status != CaseStatus.ACCEPTED:
+        return False
+    if participant.role == Role.MEDIATOR and not policy.can(user, "mediator.work"):
+        return False
+    return not case.atm_acceptances.filter(participant=participant).exists()
+
+
+@rule("case.withdraw")
+def _withdraw(user, case) -> bool:
+    return case.is_open and _active(user, case, PARTY_ROLES) is not None
+
+
+@rule("case.close")
+def _close(user, case) -> bool:
+    return (
+        case.status == CaseStatus.ACTIVE
+        and _active(user, case, [Role.MEDIATOR]) is not None
+        and policy.can(user, "mediator.work")
+    )
+
+
+@rule("case.propose_term_extension")
+def _propose_extension(user, case) -> bool:
+    return (
+        case.status == CaseStatus.ACTIVE
+        and _active(user, case, [*PARTY_ROLES, Role.MEDIATOR]) is not None
+        and not case.term_extensions.filter(status=ExtensionStatus.PENDING).exists()
+    )
+
+
+@rule("case.answer_term_extension")
+def _answer_extension(user, case) -> bool:
+    participant = _active(user, case, PARTY_ROLES)
+    if participant is None or case.status != CaseStatus.ACTIVE:
+        return False
+    pending = case.term_extensions.filter(status=ExtensionStatus.PENDING).first()
+    return pending is not None and not pending.answers.filter(participant=participant).exists()
+
+
+@rule("case.invite_representative")
+def _invite_representative(user, case) -> bool:
+    return (
+        case.status in (CaseStatus.INVITED, CaseStatus.ACCEPTED, CaseStatus.ACTIVE)
+        and _active(user, case, PARTY_ROLES) is not None
+    )
+
+
+@rule("case.invite_observer")
+def _invite_observer(user, case) -> bool:
+    return (
+        case.status in (CaseStatus.ACCEPTED, CaseStatus.ACTIVE)
+        and _active(user, case, [Role.MEDIATOR]) is not None
+        and policy.can(user, "mediator.work")
+    )
+
+
+@rule("case.view_contacts")
+def _view_contacts(user, participant) -> bool:
+    """Parties' contact details: the mediator and the participant themselves."""
+    viewer = _active(user, participant.case, [Role.MEDIATOR])
+    return viewer is not None or participant.user_id == user.pk
+
+
+@rule("invitation.answer")
+def _answer_invitation(user, invitation) -> bool:
+    """Only the addressee, signed in with that verified email, answers."""
+    from allauth.account.models import EmailAddress
+
+    if invitation.status != InvitationStatus.PENDING or invitation.sent_at is None:
+        return False
+    return EmailAddress.objects.filter(
+        user=user, email__iexact=invitation.email, verified=True
+    ).exists()

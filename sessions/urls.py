@@ -1,0 +1,22 @@
+from django.urls import path
+
+from sessions import views
+
+app_name = "mediation"
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("cases/new/", views.case_new, name="case_new"),
+    path("cases/<uuid:case_id>/", views.case_detail, name="case_detail"),
+    path("cases/<uuid:case_id>/edit/", views.case_edit, name="case_edit"),
+    path("cases/<uuid:case_id>/submit/", views.case_submit, name="case_submit"),
+    path("cases/<uuid:case_id>/mediator/answer/", views.mediator_answer, name="mediator_answer"),
+    path("cases/<uuid:case_id>/mediator/choose/", views.choose_mediator, name="choose_mediator"),
+    path("cases/<uuid:case_id>/agreement-to-mediate/", views.agreement_to_mediate_page, name="agreement_to_mediate"),
+    path("cases/<uuid:case_id>/withdraw/", views.withdraw, name="withdraw"),
+    path("cases/<uuid:case_id>/close/", views.close, name="close"),
+    path("cases/<uuid:case_id>/term/extend/", views.extension_propose, name="extension_propose"),
+    path("cases/<uuid:case_id>/term/answer/", views.extension_answer, name="extension_answer"),
+    path("cases/<uuid:case_id>/invite/<str:role>/", views.invite, name="invite"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
+]
