@@ -20,13 +20,10 @@ _CAN_SEE = (ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE, ParticipantSta
 
 
 def participant_of(user, case: Case) -> Participant | None:
-    """The user's role in the case, or None. Cached on the case per user."""
+    """The user's role in the case, or None."""
     if user is None or not user.is_authenticated:
         return None
-    cache = case.__dict__.setdefault("_participant_cache", {})
-    if user.pk not in cache:
-        cache[user.pk] = case.participants.filter(user=user).first()
-    return cache[user.pk]
+    return case.participants.filter(user=user).first()
 
 
 def _active(user, case, roles=None) -> Participant | None:

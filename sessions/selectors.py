@@ -52,7 +52,6 @@ def cases_for_user(*, user: User) -> list[CaseRow]:
     rows = []
     for participant in participants:
         case = participant.case
-        case.__dict__.setdefault("_participant_cache", {})[user.pk] = participant
         rows.append(CaseRow(case=case, participant=participant, next_action=next_action(user=user, case=case)))
     return rows
 

@@ -10,9 +10,17 @@ from django.core.management import call_command
 from odr.audit import Origin
 from odr.models import Court, CourtUser, Language, MediatorKind, MediatorProfile, Region, Specialisation, User
 
+pytest_plugins = ["tests.case_fixtures"]
+
 PASSWORD = "a-Strong-test-pass-2026"
 ORIGIN = Origin(ip="203.0.113.7", user_agent="pytest")
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness is for attackers, not for the test suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -35,11 +43,24 @@ def user_factory(db):
     return make
 
 
+def enable_totp(user):
+    """Give the user an authenticator app (allauth's TOTP), as set-up would."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    TOTP.activate(user, generate_totp_secret())
+    return user
+
+
 @pytest.fixture
 def mediator_factory(user_factory):
+    """Mediators, court users and admins must have 2FA; they get it unless
+    `mfa=False` asks for one who has not set it up yet."""
+
     def make(email=None, *, kind=MediatorKind.PROFESSIONAL, languages=("ru", "kk"),
-             specialisations=(Specialisation.CIVIL, Specialisation.FAMILY), active=True, **extra):
+             specialisations=(Specialisation.CIVIL, Specialisation.FAMILY), active=True, mfa=True, **extra):
         user = user_factory(email, **extra)
+        if mfa:
+            enable_totp(user)
         MediatorProfile.objects.create(
             user=user, kind=kind, registry_number=f"REG-{user.pk:05d}", languages=list(languages),
             specialisations=list(specialisations), region=Region.ALMATY_CITY, is_active=active,
@@ -56,14 +77,14 @@ def court(db):
 
 @pytest.fixture
 def court_user(user_factory, court):
-    user = user_factory("clerk@court.kz")
+    user = enable_totp(user_factory("clerk@court.kz"))
     CourtUser.objects.create(user=user, court=court)
     return User.objects.get(pk=user.pk)
 
 
 @pytest.fixture
 def admin_user(user_factory):
-    return user_factory("admin@example.kz", is_staff=True, is_superuser=True)
+    return enable_totp(user_factory("admin@example.kz", is_staff=True, is_superuser=True))
 
 
 @pytest.fixture
@@ -82,9 +103,14 @@ def mediator(mediator_factory):
 
 
 @pytest.fixture
-def run_jobs(db, settings):
-    """Run every job that is due on the durable queue, in this process."""
+def run_jobs(db, settings, monkeypatch):
+    """Run every job that is due on the durable queue, in this process, with
+    the real worker. The worker closes stale connections between jobs, which
+    would close the test's own transaction, so that housekeeping is off here."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monkeypatch.setattr(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
+    )
 
     def run():
         call_command("db_worker", "--batch", "--no-startup-delay", "--interval", "0", verbosity=0)

@@ -1,0 +1,56 @@
+"""Cases at each stage of the procedure, built through the real services."""
+
+import pytest
+
+from odr.models import Specialisation
+from sessions import agreement_to_mediate
+from sessions.models import Case
+from sessions.services import intake, invitations, mediators, procedure
+
+
+@pytest.fixture
+def application_factory():
+    def make(*others, mediator=None, language="ru", category=Specialisation.CIVIL, **extra):
+        return intake.Application(
+            category=category,
+            description="Neighbours disagree about a shared fence.",
+            language=language,
+            other_parties=[intake.OtherParty(name=o.display_name, email=o.email) for o in others],
+            mediator=mediator,
+            **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def invited_case(party_a, party_b, mediator, application_factory, origin) -> Case:
+    return intake.case_file(claimant=party_a, application=application_factory(party_b, mediator=mediator), origin=origin)
+
+
+def accept_all_invitations(case, *users, origin):
+    for user in users:
+        invitation = case.invitations.get(email=user.email)
+        invitations.invitation_accept(invitation=invitation, user=user, origin=origin)
+
+
+def accept_atm(case, user, origin):
+    case.refresh_from_db()
+    text = agreement_to_mediate.render(case=case, language=case.language)
+    return procedure.atm_accept(case=case, user=user, text_sha256=agreement_to_mediate.digest(text), origin=origin)
+
+
+@pytest.fixture
+def accepted_case(invited_case, party_b, mediator, origin) -> Case:
+    accept_all_invitations(invited_case, party_b, origin=origin)
+    mediators.mediator_answer(case=invited_case, user=mediator, accept=True, reason="", origin=origin)
+    invited_case.refresh_from_db()
+    return invited_case
+
+
+@pytest.fixture
+def active_case(accepted_case, party_a, party_b, mediator, origin) -> Case:
+    for user in (party_a, party_b, mediator):
+        accept_atm(accepted_case, user, origin)
+    accepted_case.refresh_from_db()
+    return accepted_case

@@ -1,0 +1,142 @@
+"""The policy module as a table: roles × actions × objects → allow or deny."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+
+from odr import policy
+from sessions.models import Role
+from sessions.services import invitations, mediators
+from tests.case_fixtures import accept_all_invitations, accept_atm
+
+ROLES = [
+    "claimant", "respondent", "representative", "mediator", "other_mediator",
+    "observer", "court_user", "admin", "stranger", "anonymous",
+]
+
+
+@pytest.fixture
+def cast(party_a, party_b, mediator, mediator_factory, court_user, admin_user, user_factory):
+    return {
+        "claimant": party_a,
+        "respondent": party_b,
+        "representative": user_factory("representative@example.kz"),
+        "mediator": mediator,
+        "other_mediator": mediator_factory("other.mediator@example.kz"),
+        "observer": user_factory("observer@example.kz"),
+        "court_user": court_user,
+        "admin": admin_user,
+        "stranger": user_factory("stranger@example.kz"),
+        "anonymous": AnonymousUser(),
+    }
+
+
+@pytest.fixture
+def full_case(active_case, cast, origin):
+    """An active case with a representative (for the respondent) and an observer."""
+    rep = invitations.invitation_create(case=active_case, actor=cast["respondent"], role=Role.REPRESENTATIVE,
+                                        name="Rep", email=cast["representative"].email, origin=origin)
+    invitations.invitation_accept(invitation=rep, user=cast["representative"], origin=origin)
+    obs = invitations.invitation_create(case=active_case, actor=cast["mediator"], role=Role.OBSERVER,
+                                        name="Obs", email=cast["observer"].email, origin=origin)
+    invitations.invitation_accept(invitation=obs, user=cast["observer"], origin=origin)
+    active_case.refresh_from_db()
+    return active_case
+
+
+PARTICIPANTS = {"claimant", "respondent", "representative", "mediator", "observer"}
+ACTIVE_CASE_TABLE = {
+    "case.view": PARTICIPANTS,
+    "case.withdraw": {"claimant", "respondent"},
+    "case.close": {"mediator"},
+    "case.propose_term_extension": {"claimant", "respondent", "mediator"},
+    "case.invite_representative": {"claimant", "respondent"},
+    "case.invite_observer": {"mediator"},
+    "case.edit_draft": set(),
+    "case.answer_as_mediator": set(),
+    "case.choose_mediator": set(),
+    "case.accept_agreement_to_mediate": set(),  # already accepted by all
+    "case.answer_term_extension": set(),  # nothing pending
+}
+
+
+@pytest.mark.parametrize("action", sorted(ACTIVE_CASE_TABLE))
+def test_active_case_policy_table(full_case, cast, action):
+    allowed = {role for role in ROLES if policy.can(cast[role], action, full_case)}
+    assert allowed == ACTIVE_CASE_TABLE[action]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_case_page_answers_as_the_table_says(full_case, cast, client, role):
+    if role != "anonymous":
+        client.force_login(cast[role])
+    response = client.get(f"/cases/{full_case.public_id}/")
+    if role in PARTICIPANTS:
+        assert response.status_code == 200
+    elif role == "anonymous":
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    else:
+        assert response.status_code == 404  # same as a case that does not exist
+
+
+def test_when_a_case_id_is_guessed_then_the_answer_is_the_same_as_not_found(full_case, cast, client):
+    import uuid
+
+    client.force_login(cast["stranger"])
+    real = client.get(f"/cases/{full_case.public_id}/")
+    fake = client.get(f"/cases/{uuid.uuid4()}/")
+    assert real.status_code == fake.status_code == 404
+    assert real.content == fake.content
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("mediator.work", {"mediator", "other_mediator"}),
+        ("court.work", {"court_user"}),
+        ("admin.work", {"admin"}),
+        ("case.file", set(ROLES) - {"anonymous"}),
+    ],
+)
+def test_global_roles_policy_table(cast, action, expected):
+    assert {role for role in ROLES if policy.can(cast[role], action)} == expected
+
+
+def test_contacts_are_shown_to_the_mediator_and_the_person_only(full_case, cast):
+    respondent = full_case.participants.get(user=cast["respondent"])
+    allowed = {role for role in ROLES if policy.can(cast[role], "case.view_contacts", respondent)}
+    assert allowed == {"mediator", "respondent"}
+
+
+def test_invited_case_policy_table(invited_case, cast, origin):
+    table = {
+        "case.view": {"claimant", "mediator"},  # the respondent has not accepted yet
+        "case.answer_as_mediator": {"mediator"},
+        "case.withdraw": {"claimant"},
+        "case.choose_mediator": set(),
+        "case.accept_agreement_to_mediate": set(),
+    }
+    for action, expected in table.items():
+        assert {r for r in ROLES if policy.can(cast[r], action, invited_case)} == expected, action
+    mediators.mediator_answer(case=invited_case, user=cast["mediator"], accept=False, reason="", origin=origin)
+    assert {r for r in ROLES if policy.can(cast[r], "case.choose_mediator", invited_case)} == {"claimant"}
+    assert not policy.can(cast["mediator"], "case.view", invited_case)
+
+
+def test_accepted_case_policy_table(invited_case, cast, origin):
+    accept_all_invitations(invited_case, cast["respondent"], origin=origin)
+    mediators.mediator_answer(case=invited_case, user=cast["mediator"], accept=True, reason="", origin=origin)
+    invited_case.refresh_from_db()
+    signers = {"claimant", "respondent", "mediator"}
+    assert {r for r in ROLES if policy.can(cast[r], "case.accept_agreement_to_mediate", invited_case)} == signers
+    accept_atm(invited_case, cast["claimant"], origin)
+    assert {r for r in ROLES if policy.can(cast[r], "case.accept_agreement_to_mediate", invited_case)} == signers - {"claimant"}
+
+
+def test_every_registered_action_is_covered_by_a_table():
+    covered = set(ACTIVE_CASE_TABLE) | {"mediator.work", "court.work", "admin.work", "case.file",
+                                        "case.view_contacts", "invitation.answer"}
+    assert set(policy.registered_actions()) == covered
+
+
+def test_an_action_without_a_rule_is_denied(cast):
+    assert not policy.can(cast["admin"], "no.such.action")
