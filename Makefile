@@ -42,7 +42,12 @@ seed: migrate
 # job queue's worker beside Daphne. Ctrl-C stops both.
 run: export DATABASE_URL :=
 run: export REDIS_URL :=
-run: seed
+run: export SITE_URL := http://$(HOST):$(PORT)
+run: migrate
+	@# Seed, deliver the emails already due (printed here), then list the accounts.
+	@$(BIN)/python manage.py seed_demo >/dev/null
+	@$(BIN)/python manage.py db_worker --batch --no-startup-delay --interval 0 2>/dev/null
+	@$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  Site:  http://$(HOST):$(PORT)/   (sign in with an account above)"
 	@echo "  Admin: http://$(HOST):$(PORT)/admin/   (admin@demo.kz)"

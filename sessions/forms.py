@@ -22,7 +22,9 @@ def _active_mediators():
 
 
 class ApplicationForm(forms.Form):
-    category = forms.ChoiceField(label=_("Category of the dispute"), choices=Specialisation.choices)
+    category = forms.ChoiceField(
+        label=_("Category of the dispute"), choices=[("", "—"), *Specialisation.choices]
+    )
     description = forms.CharField(
         label=_("Short description of the dispute"),
         max_length=4000,
@@ -57,7 +59,7 @@ class OtherPartyForm(forms.Form):
 
 
 OtherPartyFormSet = formset_factory(
-    OtherPartyForm, extra=1, min_num=1, validate_min=True, max_num=20, validate_max=True
+    OtherPartyForm, extra=0, min_num=1, validate_min=True, max_num=20, validate_max=True
 )
 
 
