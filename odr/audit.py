@@ -107,6 +107,7 @@ class ChainReport:
     ok: bool
     checked: int
     problems: list[str]
+    last_hash: str
 
 
 def audit_verify(*, batch_size: int = 2000) -> ChainReport:
@@ -137,4 +138,4 @@ def audit_verify(*, batch_size: int = 2000) -> ChainReport:
             )
         if head.last_hash != expected_prev:
             problems.append("the last row's hash does not match the chain head")
-    return ChainReport(ok=not problems, checked=checked, problems=problems)
+    return ChainReport(ok=not problems, checked=checked, problems=problems, last_hash=expected_prev)

@@ -1,6 +1,7 @@
 """Liveness and readiness probes."""
 
 import asyncio
+import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -9,6 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 CHANNEL_LAYER_TIMEOUT = 2.0
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -22,7 +24,8 @@ def _check_database() -> str | None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-        return f"database: {exc.__class__.__name__}: {exc}"
+        logger.warning("readyz: database check failed", exc_info=True)
+        return f"database: {exc.__class__.__name__}"
     return None
 
 
@@ -42,7 +45,9 @@ def _check_channel_layer() -> str | None:
     try:
         async_to_sync(probe)()
     except Exception as exc:  # noqa: BLE001
-        return f"channel layer: {exc.__class__.__name__}: {exc}".rstrip(": ")
+        # Details go to the log, not to whoever asks the probe.
+        logger.warning("readyz: channel layer check failed", exc_info=True)
+        return f"channel layer: {exc.__class__.__name__}"
     return None
 
 

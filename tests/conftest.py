@@ -1,6 +1,8 @@
 """Shared fixtures: factories for users and roles, the job queue, emails."""
 
+import copy
 import itertools
+import uuid
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -21,6 +23,15 @@ _counter = itertools.count(1)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is for attackers, not for the test suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test gets its own cache namespace (rate-limit counters, used TOTP
+    codes) without flushing a Redis that other processes share."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

@@ -12,4 +12,6 @@ class Command(BaseCommand):
             for problem in report.problems:
                 self.stderr.write(problem)
             raise CommandError(f"Audit chain broken: {len(report.problems)} problem(s) in {report.checked} rows.")
-        self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {report.checked} rows."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Audit chain intact: {report.checked} rows; last hash {report.last_hash}.")
+        )
