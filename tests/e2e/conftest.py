@@ -10,11 +10,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an asyncio loop in this thread, so Django's
-# async-unsafe guard would refuse the ORM calls the tests make. Set before any
-# test touches the database.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -35,8 +30,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="package", autouse=True)
+def _async_unsafe_allowed():
+    """Playwright's sync API keeps an asyncio loop running in this thread while
+    the browser is open, so Django's async-unsafe guard would refuse every ORM
+    call the tests and fixtures make. Allow it for this package only: set at
+    import time, the variable would stay set for the rest of the run, switch the
+    guard off for every other test, and leak into subprocesses (the deployment
+    check in tests/odr/test_settings_deploy.py then fails with async.E001)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="package")
+def browser(_async_unsafe_allowed):
+    """One chromium for all the browser tests. Scoped to this package rather
+    than the session, so that Playwright's loop is stopped (and the variable
+    above restored) before the rest of the suite runs in the same process."""
     from playwright.sync_api import sync_playwright
 
     if not os.access(CHROMIUM, os.X_OK):
