@@ -209,7 +209,6 @@ def invitation_decline(
             details={"invitation": str(invitation.public_id), "role": invitation.role},
         )
         if invitation.role in PARTY_ROLES and case.status == CaseStatus.INVITED:
-            case.invitations.filter(status=InvitationStatus.PENDING).update(status=InvitationStatus.REVOKED)
             case_transition(case=case, to=CaseStatus.DECLINED, actor=actor, origin=origin, reason=invitation.decline_reason)
     return invitation
 
@@ -234,6 +233,5 @@ def invitation_lapse(*, invitation_id: int) -> bool:
             details={"invitation": str(invitation.public_id), "role": invitation.role},
         )
         if invitation.role in PARTY_ROLES and case.status == CaseStatus.INVITED:
-            case.invitations.filter(status=InvitationStatus.PENDING).update(status=InvitationStatus.REVOKED)
             case_transition(case=case, to=CaseStatus.LAPSED, actor=None, origin=SYSTEM)
     return True

@@ -58,6 +58,8 @@ def case_transition(
     if to in CLOSED_STATUSES:
         case.closed_at = now
         fields.append("closed_at")
+        # Nobody may join a case that has ended: its open invitations die with it.
+        case.invitations.filter(status=InvitationStatus.PENDING).update(status=InvitationStatus.REVOKED)
     case.save(update_fields=fields)
     audit_record(
         action=AuditAction.CASE_TRANSITIONED,
@@ -166,7 +168,6 @@ def case_withdraw(*, case: Case, user: User, reason: str, origin: Origin) -> Cas
             obj=case,
             details={"role": participant.role, "reason": reason[:500]},
         )
-        case.invitations.filter(status=InvitationStatus.PENDING).update(status=InvitationStatus.REVOKED)
         case_transition(case=case, to=CaseStatus.WITHDRAWN, actor=user, origin=origin, reason=reason[:500])
     return case
 

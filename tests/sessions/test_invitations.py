@@ -148,3 +148,19 @@ def test_when_party_invites_observer_then_it_is_forbidden(active_case, party_b, 
             case=active_case, actor=party_b, role=Role.OBSERVER, name="X", email="x@example.kz", origin=origin
         )
     assert not Invitation.objects.filter(email="x@example.kz").exists()
+
+
+def test_when_one_of_several_parties_declines_then_the_others_links_stop_working(
+    party_a, user_factory, mediator, application_factory, origin
+):
+    from sessions.services import intake
+
+    first, second = user_factory("first@example.kz"), user_factory("second@example.kz")
+    case = intake.case_file(claimant=party_a, application=application_factory(first, second, mediator=mediator), origin=origin)
+    second_token = invitation_token(case.invitations.get(email=second.email))
+    invitations.invitation_decline(invitation=case.invitations.get(email=first.email), user=first, reason="", origin=origin)
+    case.refresh_from_db()
+    assert case.status == CaseStatus.DECLINED
+    with pytest.raises(InvitationLinkError) as err:
+        invitation_from_token(second_token)
+    assert err.value.code == "used_revoked"
