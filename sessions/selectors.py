@@ -6,9 +6,10 @@ from allauth.account.models import EmailAddress
 from django.utils.translation import gettext_lazy as _
 
 from odr import policy
-from odr.models import AuditEvent, User
+from odr.models import AuditAction, AuditEvent, User
 from sessions.models import (
     Case,
+    CaseStatus,
     ExtensionStatus,
     Invitation,
     InvitationStatus,
@@ -96,13 +97,18 @@ def case_participants(*, user: User, case: Case) -> list[dict]:
     return rows
 
 
-def case_history(*, user: User, case: Case):
+def case_history(*, user: User, case: Case) -> list[AuditEvent]:
+    """The case's audit rows, each with `state_label` when it changed the state."""
     policy.require(user, "case.view", case, hide=True)
-    return (
+    events = list(
         AuditEvent.objects.filter(object_type=Case._meta.label_lower, object_id=str(case.public_id))
         .select_related("actor")
         .order_by("id")
     )
+    for event in events:
+        to = event.details.get("to") if event.action == AuditAction.CASE_TRANSITIONED else None
+        event.state_label = CaseStatus(to).label if to in CaseStatus.values else ""
+    return events
 
 
 def pending_extension(*, case: Case):

@@ -73,7 +73,7 @@ def test_when_newcomer_runs_the_whole_intake_then_the_case_is_active(client, par
     case.refresh_from_db()
     assert case.status == CaseStatus.ACTIVE
     page = client.get(reverse("mediation:case_detail", args=[case.public_id])).content.decode()
-    assert "Mediation in progress" in page or "active" in page
+    assert "Case state changed: Mediation in progress" in page
     assert AuditEvent.objects.filter(action=AuditAction.AGREEMENT_TO_MEDIATE_ACCEPTED).count() == 3
 
 
