@@ -31,15 +31,6 @@ class Origin:
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
         )
 
-    @classmethod
-    def from_scope(cls, scope) -> "Origin":
-        client = scope.get("client") or (None, None)
-        headers = dict(scope.get("headers") or [])
-        return cls(
-            ip=client[0],
-            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:512],
-        )
-
 
 SYSTEM = Origin()
 

@@ -1,11 +1,12 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from odr import health, views
-from odr.admin_site import require_admin_mfa
 
-admin.site.login = require_admin_mfa(admin.site.login)
+# The admin signs in through allauth (throttling, 2FA), not its own form.
+admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "ODR Mediation"
 
 urlpatterns = [

@@ -2,8 +2,9 @@ from django import forms
 from django.forms import formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from odr.models import Court, Language, Specialisation, User
+from odr.models import Court, Language, Specialisation
 from sessions.models import CaseStatus
+from sessions.selectors import mediator_users
 
 
 class MediatorChoiceField(forms.ModelChoiceField):
@@ -13,12 +14,6 @@ class MediatorChoiceField(forms.ModelChoiceField):
             f"{user.display_name} — {profile.get_kind_display()}, {profile.get_region_display()}; "
             f"{profile.get_languages_display()}; {profile.get_specialisations_display()}"
         )
-
-
-def _active_mediators():
-    return User.objects.filter(
-        mediator_profile__is_active=True, is_active=True
-    ).select_related("mediator_profile").order_by("display_name")
 
 
 class ApplicationForm(forms.Form):
@@ -41,7 +36,7 @@ class ApplicationForm(forms.Form):
     court_case_number = forms.CharField(label=_("Court case number"), max_length=64, required=False)
     mediator = MediatorChoiceField(
         label=_("Mediator"),
-        queryset=_active_mediators(),
+        queryset=mediator_users(),
         required=False,
         empty_label=_("Assign one for me"),
     )
@@ -65,13 +60,13 @@ OtherPartyFormSet = formset_factory(
 
 class ChooseMediatorForm(forms.Form):
     mediator = MediatorChoiceField(
-        label=_("Mediator"), queryset=_active_mediators(), required=False, empty_label=_("Assign one for me")
+        label=_("Mediator"), queryset=mediator_users(), required=False, empty_label=_("Assign one for me")
     )
 
     def __init__(self, *args, case=None, **kwargs):
         super().__init__(*args, **kwargs)
         if case is not None:
-            self.fields["mediator"].queryset = _active_mediators().exclude(participations__case=case)
+            self.fields["mediator"].queryset = mediator_users(case=case)
 
 
 class ReasonForm(forms.Form):

@@ -168,10 +168,6 @@ class Participant(models.Model):
     def is_party(self) -> bool:
         return self.role in PARTY_ROLES
 
-    @property
-    def is_live(self) -> bool:
-        return self.status in (ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE)
-
 
 class InvitationStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting an answer")

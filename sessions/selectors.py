@@ -3,11 +3,13 @@
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
 from odr import policy
-from odr.models import AuditAction, AuditEvent, User
+from odr.models import AuditAction, AuditEvent, MediatorProfile, User
 from sessions.models import (
+    OPEN_STATUSES,
     Case,
     CaseStatus,
     ExtensionStatus,
@@ -17,7 +19,6 @@ from sessions.models import (
     ParticipantStatus,
     Role,
 )
-from sessions.policies import participant_of
 
 _VISIBLE = (ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE, ParticipantStatus.WITHDRAWN)
 
@@ -67,14 +68,31 @@ def mediator_caseload(*, user: User) -> dict[str, list[CaseRow]]:
 
 
 def invitations_for_user(*, user: User):
-    """Pending invitations sent to one of the user's verified addresses."""
-    emails = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
-    return (
-        Invitation.objects.filter(
-            email__in=[e.lower() for e in emails], status=InvitationStatus.PENDING, sent_at__isnull=False
-        )
+    """Pending invitations this user may answer (the policy decides: sent to
+    one of their addresses, and that address verified)."""
+    emails = [e.lower() for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True)]
+    candidates = (
+        Invitation.objects.filter(email__in=emails, status=InvitationStatus.PENDING)
         .select_related("case", "invited_by")
         .order_by("-sent_at")
+    )
+    return [invitation for invitation in candidates if policy.can(user, "invitation.answer", invitation)]
+
+
+def case_open_invitations(*, user: User, case: Case):
+    """Invitations not (yet) turned into participants, for the case page."""
+    policy.require(user, "case.view", case, hide=True)
+    return case.invitations.exclude(status=InvitationStatus.ACCEPTED)
+
+
+def case_mediator(*, case: Case) -> Participant | None:
+    """The mediator proposed for or taking the case, if any."""
+    return (
+        case.participants.filter(
+            role=Role.MEDIATOR, status__in=[ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE]
+        )
+        .select_related("user")
+        .first()
     )
 
 
@@ -114,3 +132,33 @@ def case_history(*, user: User, case: Case) -> list[AuditEvent]:
 def pending_extension(*, case: Case):
     return case.term_extensions.filter(status=ExtensionStatus.PENDING).prefetch_related("answers").first()
 
+
+def mediator_candidates(*, case: Case | None = None, exclude_emails=()):
+    """Active mediators who may take the case, least loaded first."""
+    profiles = (
+        MediatorProfile.objects.filter(is_active=True, user__is_active=True)
+        .select_related("user")
+        .annotate(
+            open_cases=Count(
+                "user__participations",
+                filter=Q(
+                    user__participations__role=Role.MEDIATOR,
+                    user__participations__status__in=[ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE],
+                    user__participations__case__status__in=OPEN_STATUSES,
+                ),
+            )
+        )
+        .order_by("open_cases", "user__display_name", "pk")
+    )
+    if exclude_emails:
+        profiles = profiles.exclude(user__email__in=[e.lower() for e in exclude_emails])
+    if case is not None and case.pk:
+        profiles = profiles.exclude(user__participations__case=case)
+    return profiles
+
+
+def mediator_users(*, case: Case | None = None):
+    """The mediators a claimant may choose, as users (for choice fields)."""
+    return User.objects.filter(mediator_profile__in=mediator_candidates(case=case)).select_related(
+        "mediator_profile"
+    ).order_by("display_name")

@@ -149,7 +149,7 @@ def case_detail(request, case_id):
             "viewer": viewer,
             "can": actions,
             "participants": selectors.case_participants(user=user, case=case),
-            "invitations": case.invitations.exclude(status="accepted"),
+            "invitations": selectors.case_open_invitations(user=user, case=case),
             "history": selectors.case_history(user=user, case=case),
             "extension": selectors.pending_extension(case=case),
             "next_action": selectors.next_action(user=user, case=case),
@@ -353,8 +353,7 @@ def invitation(request, token):
         {
             "invitation": inv,
             "case": inv.case,
-            "mediator": inv.case.participants.filter(role=Role.MEDIATOR, status__in=["proposed", "active"])
-            .select_related("user").first(),
+            "mediator": selectors.case_mediator(case=inv.case),
             "reason_form": ReasonForm(),
             "may_answer": request.user.is_authenticated and policy.can(request.user, "invitation.answer", inv),
         },

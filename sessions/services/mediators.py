@@ -4,42 +4,18 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from odr import policy
 from odr.audit import SYSTEM, Origin, audit_record
 from odr.mail import email_enqueue
-from odr.models import AuditAction, MediatorProfile, User
-from sessions.models import OPEN_STATUSES, Case, CaseStatus, Participant, ParticipantStatus, Role
+from odr.models import AuditAction, User
+from sessions.models import Case, CaseStatus, MediatorSelection, Participant, ParticipantStatus, Role
 from sessions.policies import participant_of
+from sessions.selectors import mediator_candidates
 from sessions.services.errors import ProcedureError
 from sessions.services.procedure import case_advance_if_accepted, lock_case
-
-
-def mediator_candidates(*, case: Case | None = None, exclude_emails=()):
-    """Active mediators who may take the case, least loaded first."""
-    profiles = (
-        MediatorProfile.objects.filter(is_active=True, user__is_active=True)
-        .select_related("user")
-        .annotate(
-            open_cases=Count(
-                "user__participations",
-                filter=Q(
-                    user__participations__role=Role.MEDIATOR,
-                    user__participations__status__in=[ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE],
-                    user__participations__case__status__in=OPEN_STATUSES,
-                ),
-            )
-        )
-        .order_by("open_cases", "user__display_name", "pk")
-    )
-    if exclude_emails:
-        profiles = profiles.exclude(user__email__in=[e.lower() for e in exclude_emails])
-    if case is not None and case.pk:
-        profiles = profiles.exclude(user__participations__case=case)
-    return profiles
 
 
 def mediator_choose_for(*, case: Case) -> User:
@@ -103,8 +79,6 @@ def mediator_choose_another(*, case: Case, claimant: User, mediator: User | None
         case = lock_case(case)
         policy.require(claimant, "case.choose_mediator", case)
         if mediator is None:
-            from sessions.models import MediatorSelection
-
             case.mediator_selection = MediatorSelection.ASSIGNED
             mediator = mediator_choose_for(case=case)
         return mediator_propose(case=case, mediator=mediator, actor=claimant, origin=origin)
