@@ -230,6 +230,19 @@ class AuditAction(models.TextChoices):
     MEDIATOR_LAPSED = "mediator.lapsed", _("Mediator did not answer in time")
     AGREEMENT_TO_MEDIATE_ACCEPTED = "atm.accepted", _("Agreement to mediate accepted")
     PARTICIPANT_WITHDREW = "participant.withdrew", _("Withdrew from the mediation")
+    SESSION_STARTED = "session.started", _("Mediation session started")
+    SESSION_ENDED = "session.ended", _("Mediation session ended")
+    LOBBY_ADMITTED = "lobby.admitted", _("Admitted to a room")
+    LOBBY_DECLINED = "lobby.declined", _("Not admitted to a room")
+    PARTICIPANT_MUTED = "participant.muted", _("Participant muted")
+    PARTICIPANT_UNMUTED = "participant.unmuted", _("Participant unmuted")
+    PARTICIPANT_REMOVED = "participant.removed", _("Participant removed from a room")
+    ROOM_LOCKED = "room.locked", _("Room locked")
+    ROOM_UNLOCKED = "room.unlocked", _("Room unlocked")
+    CAUCUS_OPENED = "caucus.opened", _("Caucus opened")
+    CAUCUS_CLOSED = "caucus.closed", _("Caucus closed")
+    MESSAGE_REDACTED = "message.redacted", _("Message redacted")
+    DOCUMENT_SHARED = "document.shared", _("Document shared in a room")
 
 
 class AuditEvent(models.Model):

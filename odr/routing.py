@@ -1,3 +1,5 @@
-"""WebSocket routes of every package (rooms arrive with the rooms issue)."""
+"""WebSocket routes of every package (wired here, as odr/urls.py wires the pages)."""
 
-websocket_urlpatterns: list = []
+from sessions.routing import websocket_urlpatterns as mediation_routes
+
+websocket_urlpatterns: list = [*mediation_routes]

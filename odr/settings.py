@@ -98,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not memory, so that the Daphne processes the system and browser
+    # tests start can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -196,6 +199,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / ".static")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Room documents: outside the web root, served only through the policy.
+    "private": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.path("ODR_PRIVATE_ROOT", default=BASE_DIR / ".media" / "private")},
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -214,6 +222,24 @@ ODR_MASTER_KEY = env.str("ODR_MASTER_KEY", default="")
 # --- The procedure --------------------------------------------------------------
 ODR_INVITATION_DAYS = env.int("ODR_INVITATION_DAYS", default=10)
 ODR_TERM_DAYS = env.int("ODR_TERM_DAYS", default=30)
+
+# --- Rooms and real-time chat (docs/protocol.md) ----------------------------------
+ODR_MESSAGE_MAX_CHARS = env.int("ODR_MESSAGE_MAX_CHARS", default=5000)
+# Largest WebSocket text frame the room consumer reads (Daphne's own ceiling is 1 MiB).
+ODR_WS_MAX_FRAME_BYTES = env.int("ODR_WS_MAX_FRAME_BYTES", default=64 * 1024)
+# Messages per user per room: ODR_CHAT_RATE_COUNT within ODR_CHAT_RATE_SECONDS.
+ODR_CHAT_RATE_COUNT = env.int("ODR_CHAT_RATE_COUNT", default=10)
+ODR_CHAT_RATE_SECONDS = env.int("ODR_CHAT_RATE_SECONDS", default=10)
+# Frames of any kind per connection in the same window, before `rate_limited`.
+ODR_WS_FRAME_RATE_COUNT = env.int("ODR_WS_FRAME_RATE_COUNT", default=60)
+# A client refused this many times in one window is closed with 4429.
+ODR_WS_FLOOD_CLOSE_AFTER = env.int("ODR_WS_FLOOD_CLOSE_AFTER", default=5)
+# Messages on the room page at once, and per "older messages" page.
+ODR_HISTORY_PAGE = env.int("ODR_HISTORY_PAGE", default=50)
+# A connection not heard from (client ping every 25 s) for this long is offline.
+ODR_PRESENCE_TIMEOUT_SECONDS = env.int("ODR_PRESENCE_TIMEOUT_SECONDS", default=70)
+ODR_UPLOAD_MAX_BYTES = env.int("ODR_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

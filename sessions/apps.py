@@ -10,4 +10,4 @@ class MediationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from sessions import policies  # noqa: F401  (registers the case rules)
+        from sessions import policies, signals  # noqa: F401  (registers rules and receivers)

@@ -1,5 +1,6 @@
 """Who may do what to a case. Registered with `odr.policy`; nothing else decides."""
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from odr import policy
@@ -13,6 +14,10 @@ from sessions.models import (
     Participant,
     ParticipantStatus,
     Role,
+    Admission,
+    AdmissionStatus,
+    Room,
+    RoomKind,
 )
 
 # A participant who withdrew keeps read access to the case they took part in.
@@ -166,3 +171,83 @@ def _answer_invitation(user, invitation) -> bool:
     return EmailAddress.objects.filter(
         user=user, email__iexact=invitation.email, verified=True
     ).exists()
+
+
+# --- Rooms ---------------------------------------------------------------------
+
+
+def room_member(user, room: Room) -> Participant | None:
+    """Who belongs in the room at all, whatever the lobby says: in the joint
+    room every active participant; in a caucus its party, that party's
+    representatives and the mediator. A mediator without 2FA is not let in."""
+    participant = _active(user, room.case)
+    if participant is None:
+        return None
+    if participant.role == Role.MEDIATOR:
+        return participant if policy.can(user, "mediator.work") else None
+    if room.kind == RoomKind.JOINT:
+        return participant
+    if participant.pk == room.party_id:
+        return participant
+    if participant.role == Role.REPRESENTATIVE and participant.represents_id == room.party_id:
+        return participant
+    return None
+
+
+def access_room(user, public_id, *, action: str = "room.enter") -> tuple[Room, Participant]:
+    """Fetch a room by public id with the user's participant; 404 for rooms
+    the user may not know about, so guessed ids reveal nothing."""
+    try:
+        room = Room.objects.select_related("case", "party").get(public_id=public_id)
+    except (Room.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404 from None
+    policy.require(user, "room.view", room, hide=True)
+    if action != "room.view":
+        policy.require(user, action, room)
+    return room, room_member(user, room)
+
+
+@rule("room.view")
+def _room_view(user, room) -> bool:
+    """See the room page and its history, while the case lasts."""
+    return room_member(user, room) is not None and room.case.status == CaseStatus.ACTIVE
+
+
+@rule("room.read")
+def _room_read(user, room) -> bool:
+    """Room content (history, documents) outside the socket: the mediator, or
+    a member admitted to the room in the current session."""
+    participant = room_member(user, room)
+    if participant is None or room.case.status != CaseStatus.ACTIVE:
+        return False
+    if participant.role == Role.MEDIATOR:
+        return True
+    return Admission.objects.filter(
+        room=room, participant=participant, status=AdmissionStatus.ADMITTED
+    ).exists() and room.is_open
+
+
+@rule("room.enter")
+def _room_enter(user, room) -> bool:
+    return _room_view(user, room) and (room.is_open or _is_mediator(user, room))
+
+
+@rule("room.post")
+def _room_post(user, room) -> bool:
+    """Observers follow the joint room; they do not speak."""
+    participant = room_member(user, room)
+    return (
+        participant is not None
+        and participant.role != Role.OBSERVER
+        and room.case.status == CaseStatus.ACTIVE
+    )
+
+
+@rule("room.moderate")
+def _room_moderate(user, room) -> bool:
+    return _is_mediator(user, room) and room.case.status == CaseStatus.ACTIVE
+
+
+def _is_mediator(user, room) -> bool:
+    participant = room_member(user, room)
+    return participant is not None and participant.role == Role.MEDIATOR

@@ -162,3 +162,48 @@ def mediator_users(*, case: Case | None = None):
     return User.objects.filter(mediator_profile__in=mediator_candidates(case=case)).select_related(
         "mediator_profile"
     ).order_by("display_name")
+
+
+@dataclass(frozen=True)
+class RoomLink:
+    label: str
+    room: "Room | None"
+    party: Participant | None
+    is_open: bool
+
+
+def rooms_for(*, user: User, case: Case) -> list[RoomLink]:
+    """The rooms of the case this user may enter, for the case page and the
+    room switcher: the joint room, and the caucuses the user belongs to (the
+    mediator sees one per party, open or not)."""
+    from sessions.models import Room, RoomKind
+    from sessions.policies import room_member
+
+    if case.status != CaseStatus.ACTIVE:
+        return []
+    rooms = list(Room.objects.filter(case=case).select_related("party__user"))
+    links = []
+    joint = next((r for r in rooms if r.kind == RoomKind.JOINT), None)
+    if joint is not None and room_member(user, joint) is not None:
+        links.append(RoomLink(str(_("Joint room")), joint, None, True))
+    participant = participant_of_case(user=user, case=case)
+    if participant is None:
+        return links
+    caucuses = {r.party_id: r for r in rooms if r.kind == RoomKind.CAUCUS}
+    if participant.role == Role.MEDIATOR and policy.can(user, "mediator.work"):
+        parties = case.participants.filter(
+            role__in=[Role.CLAIMANT, Role.RESPONDENT], status=ParticipantStatus.ACTIVE
+        ).select_related("user")
+        for party in parties:
+            caucus = caucuses.get(party.pk)
+            label = _("Caucus with %(name)s") % {"name": party.user.display_name}
+            links.append(RoomLink(str(label), caucus, party, bool(caucus and caucus.is_open)))
+        return links
+    for caucus in caucuses.values():
+        if caucus.is_open and room_member(user, caucus) is not None:
+            links.append(RoomLink(str(_("Private caucus with the mediator")), caucus, caucus.party, True))
+    return links
+
+
+def participant_of_case(*, user: User, case: Case) -> Participant | None:
+    return case.participants.filter(user=user, status=ParticipantStatus.ACTIVE).first()

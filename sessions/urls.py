@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions import views
+from sessions import room_views, views
 
 app_name = "mediation"
 
@@ -19,4 +19,11 @@ urlpatterns = [
     path("cases/<uuid:case_id>/term/answer/", views.extension_answer, name="extension_answer"),
     path("cases/<uuid:case_id>/invite/<str:role>/", views.invite, name="invite"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path("rooms/<uuid:room_id>/", room_views.room, name="room"),
+    path("rooms/<uuid:room_id>/documents/", room_views.document_upload, name="room_documents"),
+    path(
+        "rooms/<uuid:room_id>/documents/<uuid:document_id>/",
+        room_views.document_download,
+        name="room_document",
+    ),
 ]

@@ -160,6 +160,7 @@ def case_detail(request, case_id):
             "close_form": CloseForm(),
             "invite_form": InviteForm(),
             "days_left": case.term_days_left(),
+            "rooms": selectors.rooms_for(user=user, case=case),
         },
     )
 

@@ -28,6 +28,7 @@ from sessions.models import (
     TermExtensionAnswer,
 )
 from sessions.policies import participant_of
+from sessions.services import rooms
 from sessions.services.errors import ProcedureError, TransitionRefused
 
 
@@ -61,6 +62,10 @@ def case_transition(
         # Nobody may join a case that has ended: its open invitations die with it.
         case.invitations.filter(status=InvitationStatus.PENDING).update(status=InvitationStatus.REVOKED)
     case.save(update_fields=fields)
+    if to == CaseStatus.ACTIVE:
+        rooms.room_joint(case)
+    if to in CLOSED_STATUSES:
+        rooms.rooms_close_for_case(case=case, actor=actor, origin=origin)
     audit_record(
         action=AuditAction.CASE_TRANSITIONED,
         actor=actor,

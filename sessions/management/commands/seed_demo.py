@@ -11,8 +11,8 @@ from django.urls import reverse
 from odr.audit import SYSTEM
 from odr.models import Court, CourtUser, Language, MediatorKind, MediatorProfile, Region, Specialisation, User
 from sessions import agreement_to_mediate
-from sessions.models import Case, CaseStatus, Role
-from sessions.services import intake, invitations, mediators, procedure
+from sessions.models import PARTY_ROLES, Case, CaseStatus, ParticipantStatus, Role
+from sessions.services import intake, invitations, mediators, procedure, rooms
 
 PASSWORD = "demo-pass-2026"
 DEMO_DESCRIPTION = (
@@ -46,6 +46,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._accounts()
             case = self._case(users)
+            self._session(case, users["mediator@demo.kz"])
         if options["json"]:
             self.stdout.write(json.dumps(self._describe(users, case), ensure_ascii=False, indent=2))
         else:
@@ -120,6 +121,19 @@ class Command(BaseCommand):
         assert case.status == CaseStatus.ACTIVE
         return case
 
+    def _session(self, case: Case, mediator: User) -> None:
+        """A session in progress: everyone admitted to the joint room, a caucus
+        open with each party. Left as it is when one is already running."""
+        if case.status != CaseStatus.ACTIVE or rooms.open_session(case) is not None:
+            return
+        joint = rooms.room_joint(case)
+        rooms.session_start(room=joint, user=mediator)
+        for member in rooms.room_members(joint):
+            if member.role != Role.MEDIATOR:
+                rooms.lobby_admit(room=joint, user=mediator, participant_id=member.public_id)
+        for party in case.participants.filter(role__in=PARTY_ROLES, status=ParticipantStatus.ACTIVE):
+            rooms.caucus_open(room=joint, user=mediator, party_id=party.public_id)
+
     def _describe(self, users, case) -> dict:
         return {
             "password": PASSWORD,
@@ -135,6 +149,22 @@ class Command(BaseCommand):
                 "participants": [
                     {"email": p.user.email, "role": p.role, "id": str(p.public_id)}
                     for p in case.participants.select_related("user").filter(role__in=[*Role.values])
+                ],
+                "session_open": rooms.open_session(case) is not None,
+                "rooms": [
+                    {
+                        "id": str(room.public_id),
+                        "kind": room.kind,
+                        "open": room.is_open,
+                        "url": settings.SITE_URL + reverse("mediation:room", args=[room.public_id]),
+                        "ws_path": f"/ws/rooms/{room.public_id}/",
+                        "party": str(room.party.public_id) if room.party else None,
+                        "members": [
+                            {"id": str(m.public_id), "email": m.user.email, "role": m.role}
+                            for m in rooms.room_members(room)
+                        ],
+                    }
+                    for room in case.rooms.select_related("party").order_by("-kind", "created_at")
                 ],
             },
         }

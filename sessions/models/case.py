@@ -10,6 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 from odr.models import Court, Language, Specialisation
 
+__all__ = [
+    "CaseStatus", "OPEN_STATUSES", "CLOSED_STATUSES", "TRANSITIONS", "MediatorSelection", "Case",
+    "Role", "PARTY_ROLES", "ParticipantStatus", "Participant", "InvitationStatus", "Invitation",
+    "AgreementToMediateAcceptance", "ExtensionStatus", "TermExtension", "TermExtensionAnswer",
+]
+
 
 class CaseStatus(models.TextChoices):
     DRAFT = "draft", _("Draft application")

@@ -1,0 +1,411 @@
+"""The room WebSocket: ../shared/contracts/realtime.md, extended in docs/protocol.md.
+
+Thin by design: connect → authorise → join groups → accept; every client
+frame is validated here and handed to a service in `sessions.services.rooms`,
+which re-checks the user's standing in the room from the database each time.
+Live frames from the channel layer pass through `_deliver`, which keeps this
+socket's events in `seq` order without gaps (filling any gap from the
+database) and drops what the socket already has.
+"""
+
+import json
+import logging
+import time
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from odr.audit import Origin
+from sessions import events
+from sessions.models import Room
+from sessions.services import rooms
+from sessions.services.rooms import RoomGone, RoomRefused
+
+log = logging.getLogger(__name__)
+
+# Moderation frames: type → (service, keyword arguments taken from the frame).
+MODERATION = {
+    "session.start": (rooms.session_start, ()),
+    "session.end": (rooms.session_end, ()),
+    "lobby.admit": (rooms.lobby_admit, ("participant_id",)),
+    "lobby.decline": (rooms.lobby_decline, ("participant_id",)),
+    "participant.mute": (rooms.participant_mute, ("participant_id",)),
+    "participant.unmute": (rooms.participant_mute, ("participant_id",)),
+    "participant.remove": (rooms.participant_remove, ("participant_id",)),
+    "room.lock": (rooms.room_lock, ()),
+    "room.unlock": (rooms.room_lock, ()),
+    "message.redact": (rooms.message_redact, ("seq",)),
+    "caucus.open": (rooms.caucus_open, ("party_id",)),
+    "caucus.close": (rooms.caucus_close, ()),
+}
+_FIELD_OF = {"participant_id": "participant", "party_id": "party", "seq": "seq"}
+_FIXED = {
+    "participant.mute": {"muted": True},
+    "participant.unmute": {"muted": False},
+    "room.lock": {"locked": True},
+    "room.unlock": {"locked": False},
+}
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room: Room | None = None
+    admitted = False
+    is_mediator = False
+    participant_id = ""
+    last_seq: int | None = None  # None until the client's `resume`
+    pending_resume: int | None = None
+
+    # --- Connecting -------------------------------------------------------------
+
+    async def connect(self):
+        self.groups_joined: list[str] = []
+        self.window_start = time.monotonic()
+        self.frames_in_window = 0
+        self.refusals_in_window = 0
+        # Accept first, so that every refusal carries the contract's close code.
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=rooms.CLOSE_NOT_LOGGED_IN)
+            return
+        self.user = user
+        self.language = getattr(user, "preferred_language", None) or settings.LANGUAGE_CODE
+        try:
+            room_id = uuid.UUID(self.scope["url_route"]["kwargs"]["room_id"])
+        except ValueError:
+            await self.close(code=rooms.CLOSE_NO_SUCH_ROOM)
+            return
+        try:
+            entry = await self._enter(room_id)
+        except RoomGone as gone:
+            await self.close(code=gone.close_code)
+            return
+        self.participant_id = str(entry.standing.participant.public_id)
+        self.is_mediator = entry.standing.is_mediator
+        await self._join(events.user_group(user.pk))
+        await self._join(events.case_group(self.room.case))
+        if self.is_mediator:
+            await self._join(self.room.moderators_group)
+        if entry.standing.admitted:
+            await self._join(self.room.group)
+            self.admitted = True
+        else:
+            await self._join(self.room.lobby_group)
+        await self._send_frame(self._welcome(entry))
+        if not self.admitted:
+            await self._send_frame({"type": "lobby.waiting", "session_open": entry.session_open})
+        if self.is_mediator:
+            await self._send_members()
+
+    @database_sync_to_async
+    def _enter(self, room_id):
+        room = Room.objects.select_related("case", "party").filter(public_id=room_id).first()
+        if room is None:
+            # Same answer as a room of someone else: existence is not revealed.
+            raise RoomGone(rooms.CLOSE_FORBIDDEN)
+        self.room = room
+        return rooms.room_enter(room=room, user=self.user, channel_name=self.channel_name)
+
+    def _welcome(self, entry) -> dict:
+        room = self.room
+        return {
+            "type": "welcome",
+            "room": {
+                "id": str(room.public_id),
+                "kind": room.kind,
+                "locked": room.locked,
+                "open": room.is_open,
+                "last_seq": room.last_seq,
+                "session_open": entry.session_open,
+            },
+            "you": {
+                "id": self.participant_id,
+                "role": entry.standing.participant.role,
+                "admitted": entry.standing.admitted,
+                "muted": entry.standing.muted,
+                "mediator": self.is_mediator,
+            },
+            "limits": {
+                "message_chars": settings.ODR_MESSAGE_MAX_CHARS,
+                "frame_bytes": settings.ODR_WS_MAX_FRAME_BYTES,
+            },
+        }
+
+    async def _join(self, group: str):
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.room is not None:
+            await database_sync_to_async(rooms.room_leave)(channel_name=self.channel_name)
+
+    # --- Client frames -----------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.room is None:
+            return
+        with translation.override(self.language):
+            if await self._flooding():
+                return
+            if text_data is None:
+                await self._error("bad_request", _("Frames must be JSON text."))
+                return
+            if len(text_data.encode("utf-8")) > settings.ODR_WS_MAX_FRAME_BYTES:
+                await self._error("too_large", _("The frame is too large."))
+                return
+            try:
+                frame = json.loads(text_data)
+            except ValueError:
+                await self._error("bad_request", _("The frame is not valid JSON."))
+                return
+            if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+                await self._error("bad_request", _("A frame is a JSON object with a “type”."))
+                return
+            try:
+                await self._dispatch(frame)
+            except RoomGone as gone:
+                await self.close(code=gone.close_code)
+            except RoomRefused as refused:
+                await self._refused(refused, frame)
+            except Exception:
+                log.exception("room frame %r failed", frame.get("type"))
+                await self._error(
+                    "server_error", _("Something went wrong on our side; try again."), frame=frame
+                )
+
+    async def _flooding(self) -> bool:
+        """Too many frames on this connection in the window: `rate_limited`."""
+        now = time.monotonic()
+        if now - self.window_start > settings.ODR_CHAT_RATE_SECONDS:
+            self.window_start, self.frames_in_window, self.refusals_in_window = now, 0, 0
+        self.frames_in_window += 1
+        if self.frames_in_window <= settings.ODR_WS_FRAME_RATE_COUNT:
+            return False
+        await self._rate_limited()
+        return True
+
+    async def _rate_limited(self, frame: dict | None = None):
+        self.refusals_in_window += 1
+        if self.refusals_in_window > settings.ODR_WS_FLOOD_CLOSE_AFTER:
+            await self.close(code=rooms.CLOSE_RATE_LIMITED)
+            return
+        await self._error("rate_limited", _("Slow down: too many messages."), frame=frame)
+
+    async def _dispatch(self, frame: dict):
+        kind = frame["type"]
+        if kind == "resume":
+            await self._resume(frame)
+        elif kind == "message.send":
+            await self._message_send(frame)
+        elif kind == "typing":
+            await self._typing(frame)
+        elif kind == "history":
+            await self._history(frame)
+        elif kind == "ping":
+            current = await database_sync_to_async(self._recheck)(seen=True)
+            pong = {"type": "pong"}
+            if current.admitted:
+                pong["last_seq"] = self.room.last_seq
+            await self._send_frame(pong)
+        elif kind in MODERATION:
+            await self._moderate(kind, frame)
+        else:
+            raise RoomRefused(_("Unknown frame type “%(type)s”.") % {"type": kind[:40]}, code="bad_request")
+
+    def _recheck(self, *, seen: bool = False) -> rooms.Standing:
+        """Every frame: the login is still valid and the user still stands in the room."""
+        session: SessionBase | None = self.scope.get("session")
+        if session is not None and session.session_key and not session.exists(session.session_key):
+            raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
+        self.user.refresh_from_db(fields=["is_active"])
+        if not self.user.is_active:
+            raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
+        if seen:
+            rooms.connection_seen(channel_name=self.channel_name)
+        return rooms.standing(room=self.room, user=self.user)
+
+    async def _resume(self, frame: dict):
+        after_seq = frame.get("after_seq")
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+            raise RoomRefused(_("“after_seq” must be a whole number, 0 or more."), code="bad_request")
+        current = await database_sync_to_async(self._recheck)()
+        if not current.admitted:
+            # Replayed on admission; nothing of the room reaches the lobby.
+            self.pending_resume = after_seq
+            return
+        self.last_seq = after_seq
+        await self._catch_up()
+
+    async def _catch_up(self, until: int | None = None):
+        """Send every stored event after `last_seq` (up to `until`), in order."""
+        while True:
+            batch = await database_sync_to_async(self._events_after)(self.last_seq)
+            if until is not None:
+                batch = [f for f in batch if f["seq"] < until]
+            for frame in batch:
+                await self._send_frame(frame)
+                self.last_seq = frame["seq"]
+            if len(batch) < 500 or (until is not None and self.last_seq >= until - 1):
+                return
+
+    def _events_after(self, after_seq: int) -> list[dict]:
+        return [events.event_frame(e) for e in rooms.events_after(room=self.room, after_seq=after_seq)]
+
+    async def _history(self, frame: dict):
+        before_seq = frame.get("before_seq")
+        if isinstance(before_seq, bool) or not isinstance(before_seq, int) or before_seq < 1:
+            raise RoomRefused(_("“before_seq” must be a whole number, 1 or more."), code="bad_request")
+        frames = await database_sync_to_async(self._history_frames)(before_seq)
+        await self._send_frame(
+            {"type": "history", "before_seq": before_seq, "events": frames, "complete": not frames or frames[0]["seq"] == 1}
+        )
+
+    def _history_frames(self, before_seq: int) -> list[dict]:
+        current = self._recheck()
+        if not current.admitted:
+            raise RoomRefused(_("Wait until the mediator admits you."), code="forbidden")
+        older = rooms.events_before(room=self.room, before_seq=before_seq, limit=settings.ODR_HISTORY_PAGE)
+        return [events.event_frame(e) for e in older]
+
+    async def _message_send(self, frame: dict):
+        client_id = frame.get("client_id")
+        body = frame.get("body")
+        if not isinstance(client_id, str) or not isinstance(body, str):
+            raise RoomRefused(_("“message.send” needs “client_id” and “body” as text."), code="bad_request")
+        event, _created = await database_sync_to_async(self._post)(client_id, body)
+        await self._send_frame({"type": "ack", "client_id": str(event.client_id), "seq": event.seq, "id": str(event.public_id)})
+
+    def _post(self, client_id: str, body: str):
+        self._recheck()
+        if not self._within_chat_rate():
+            raise RoomRefused(_("Slow down: too many messages."), code="rate_limited")
+        return rooms.message_post(room=self.room, user=self.user, client_id=client_id, body=body)
+
+    def _within_chat_rate(self) -> bool:
+        """Messages per user per room, across processes (the shared cache)."""
+        window = settings.ODR_CHAT_RATE_SECONDS
+        key = f"chat-rate:{self.room.pk}:{self.user.pk}:{int(time.time() // window)}"
+        cache.add(key, 0, timeout=window * 2)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, timeout=window * 2)
+            count = 1
+        return count <= settings.ODR_CHAT_RATE_COUNT
+
+    async def _typing(self, frame: dict):
+        active = frame.get("active")
+        if not isinstance(active, bool):
+            raise RoomRefused(_("“active” must be true or false."), code="bad_request")
+        await database_sync_to_async(self._typing_check_and_send)(active)
+
+    def _typing_check_and_send(self, active: bool):
+        current = self._recheck()
+        rooms.check_may_speak(room=self.room, user=self.user)
+        events.send_typing(self.room, current.participant, active)
+
+    async def _moderate(self, kind: str, frame: dict):
+        service, fields = MODERATION[kind]
+        arguments = dict(_FIXED.get(kind, {}))
+        for name in fields:
+            if _FIELD_OF[name] not in frame:
+                raise RoomRefused(
+                    _("“%(type)s” needs “%(field)s”.") % {"type": kind, "field": _FIELD_OF[name]},
+                    code="bad_request",
+                )
+            arguments[name] = frame[_FIELD_OF[name]]
+        result = await database_sync_to_async(self._run_moderation)(service, arguments)
+        if kind == "caucus.open":
+            await self._send_frame({"type": "caucus", "room_id": str(result.public_id), "open": True})
+
+    def _run_moderation(self, service, arguments: dict):
+        self._recheck()
+        origin = Origin(ip=(self.scope.get("client") or [None])[0], user_agent=self._user_agent())
+        return service(room=self.room, user=self.user, origin=origin, **arguments)
+
+    def _user_agent(self) -> str:
+        for name, value in self.scope.get("headers", []):
+            if name == b"user-agent":
+                return value.decode("latin-1")[:512]
+        return ""
+
+    async def _refused(self, refused: RoomRefused, frame: dict):
+        if refused.code == "rate_limited":
+            await self._rate_limited(frame)
+            return
+        await self._error(refused.code or "bad_request", " ".join(refused.messages), frame=frame)
+
+    async def _error(self, code: str, detail: str, *, frame: dict | None = None):
+        payload = {"type": "error", "code": code, "detail": str(detail)}
+        if frame is not None:
+            payload["for"] = str(frame.get("type"))[:40]
+            if frame.get("type") == "message.send" and isinstance(frame.get("client_id"), str):
+                payload["client_id"] = frame["client_id"][:64]
+        await self._send_frame(payload)
+
+    async def _send_frame(self, frame: dict):
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+    async def _send_members(self):
+        members = await database_sync_to_async(rooms.members_state)(self.room)
+        await self._send_frame({"type": "members", "members": members})
+
+    # --- Frames from the channel layer -----------------------------------------------
+
+    async def room_sequenced(self, message):
+        if not self.admitted or self.last_seq is None:
+            return  # the lobby gets no room content; before `resume`, the database has it
+        seq = message["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            await self._catch_up(until=seq)
+        if seq <= self.last_seq:
+            return
+        await self._send_frame(message["frame"])
+        self.last_seq = seq
+
+    async def room_presence(self, message):
+        if self.admitted:
+            await self._send_frame({"type": "presence", "online": message["online"]})
+
+    async def room_typing(self, message):
+        if self.admitted and message["participant"] != self.participant_id:
+            await self._send_frame({"type": "typing", "participant": message["participant"], "active": message["active"]})
+
+    async def room_members_changed(self, message):
+        if self.is_mediator:
+            await self._send_members()
+
+    async def room_close(self, message):
+        await self.close(code=message["code"])
+
+    async def user_kick(self, message):
+        if message["room"] is None or (self.room is not None and message["room"] == self.room.public_id.hex):
+            await self.close(code=message["code"])
+
+    async def user_admission(self, message):
+        if self.room is None or message["room"] != self.room.public_id.hex or self.admitted:
+            return
+        if message["status"] == "admitted":
+            await self._join(self.room.group)
+            self.admitted = True
+            await self._send_frame({"type": "lobby.admitted"})
+            if self.pending_resume is not None:
+                self.last_seq, self.pending_resume = self.pending_resume, None
+                await self._catch_up()
+        else:
+            await self._send_frame({"type": "lobby.declined"})
+            await self.close(code=rooms.CLOSE_FORBIDDEN)
+
+    async def user_caucus(self, message):
+        await self._send_frame(message["frame"])

@@ -1,0 +1,109 @@
+"""Documents shared in a room: checked by content, stored outside the web root."""
+
+import hashlib
+import os
+import unicodedata
+
+import filetype
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from odr.audit import SYSTEM, Origin
+from odr.models import AuditAction, User
+from sessions.models import EventKind, Room, RoomDocument
+from sessions.services import rooms
+from sessions.services.rooms import RoomRefused
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ODT = "application/vnd.oasis.opendocument.text"
+# What may be shared, as detected from the bytes; the uploader's name and
+# Content-Type are never trusted.
+ALLOWED_TYPES = {
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    DOCX,
+    ODT,
+    "text/plain",
+}
+_TEXT_CONTROLS_ALLOWED = {"\t", "\n", "\r", "\f"}
+
+
+def sniff(upload: UploadedFile) -> str | None:
+    """The file's type from its content: a known binary signature, or UTF-8
+    text without control characters; None otherwise."""
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    if kind is not None:
+        return kind.mime
+    if b"\x00" in head:
+        return None
+    data = b"".join(upload.chunks())
+    upload.seek(0)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(unicodedata.category(c) == "Cc" and c not in _TEXT_CONTROLS_ALLOWED for c in text):
+        return None
+    return "text/plain"
+
+
+def clean_name(name: str) -> str:
+    """A display name for the file: no path, no control characters."""
+    name = os.path.basename(name.replace("\\", "/"))
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return (name or _("document"))[:200]
+
+
+def document_share(
+    *, room: Room, user: User, upload: UploadedFile, origin: Origin = SYSTEM
+) -> RoomDocument:
+    """Share a file in a room: a sequenced `document` event and an audit row."""
+    if upload.size > settings.ODR_UPLOAD_MAX_BYTES:
+        raise RoomRefused(
+            _("The file is larger than %(limit)d MB.") % {"limit": settings.ODR_UPLOAD_MAX_BYTES // (1024 * 1024)},
+            code="too_large",
+        )
+    content_type = sniff(upload)
+    if content_type not in ALLOWED_TYPES:
+        raise RoomRefused(
+            _("This kind of file cannot be shared. Share a PDF, an image, a DOCX or ODT document, or plain text."),
+            code="bad_request",
+        )
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    document = None
+    try:
+        with transaction.atomic():
+            room = rooms.lock_room(room)
+            current = rooms.check_may_speak(room=room, user=user)
+            document = RoomDocument(
+                room=room,
+                shared_by=current.participant,
+                name=clean_name(upload.name or ""),
+                content_type=content_type,
+                size=upload.size,
+                sha256=digest.hexdigest(),
+            )
+            document.file.save("upload", upload, save=False)
+            document.save()
+            rooms.append_event(room, EventKind.DOCUMENT, actor=current.participant, document=document)
+            rooms.audit_room(
+                AuditAction.DOCUMENT_SHARED, user=user, origin=origin, room=room,
+                document=str(document.public_id), sha256=document.sha256,
+            )
+    except BaseException:
+        # Nothing half written: a file whose row did not commit is removed.
+        if document is not None and document.file.name:
+            document.file.storage.delete(document.file.name)
+        raise
+    return document
