@@ -34,6 +34,21 @@ def _isolated_cache(settings):
     settings.CACHES = caches
 
 
+@pytest.fixture(autouse=True)
+def _private_files(settings, tmp_path, monkeypatch):
+    """Room documents of each test go to a temporary folder, not the project's.
+    (A FileField resolves its storage once, at import: point it there too.)"""
+    from django.core.files.storage import FileSystemStorage
+
+    from sessions.models import RoomDocument
+
+    location = str(tmp_path / "private")
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["private"]["OPTIONS"]["location"] = location
+    settings.STORAGES = storages
+    monkeypatch.setattr(RoomDocument._meta.get_field("file"), "storage", FileSystemStorage(location=location))
+
+
 @pytest.fixture
 def origin():
     return ORIGIN

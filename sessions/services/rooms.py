@@ -193,7 +193,7 @@ def events_before(*, room: Room, before_seq: int, limit: int) -> list[RoomEvent]
 
 
 def lock_room(room: Room) -> Room:
-    return Room.objects.select_for_update().select_related("case", "party").get(pk=room.pk)
+    return Room.objects.select_for_update(of=("self",)).select_related("case", "party").get(pk=room.pk)
 
 
 def append_event(room: Room, kind: EventKind, *, actor=None, subject=None, **fields) -> RoomEvent:

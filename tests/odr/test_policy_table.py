@@ -4,8 +4,9 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from odr import policy
+from odr.audit import SYSTEM
 from sessions.models import Role
-from sessions.services import invitations, mediators
+from sessions.services import invitations, mediators, rooms
 from tests.case_fixtures import accept_all_invitations, accept_atm
 
 ROLES = [
@@ -140,10 +141,76 @@ def test_accepted_case_policy_table(invited_case, cast, origin):
 
 
 def test_every_registered_action_is_covered_by_a_table():
-    covered = set(ACTIVE_CASE_TABLE) | {"mediator.work", "court.work", "admin.work", "case.file",
-                                        "case.view_contacts", "invitation.answer"}
+    covered = set(ACTIVE_CASE_TABLE) | set(ROOM_TABLES["joint"]) | {
+        "mediator.work", "court.work", "admin.work", "case.file", "case.view_contacts", "invitation.answer",
+    }
     assert set(policy.registered_actions()) == covered
 
 
 def test_an_action_without_a_rule_is_denied(cast):
     assert not policy.can(cast["admin"], "no.such.action")
+
+
+SPEAKERS = {"claimant", "respondent", "representative", "mediator"}
+ROOM_TABLES = {
+    # The joint room: everyone in the case; observers do not speak; content
+    # outside the socket only for the mediator and those admitted (the claimant).
+    "joint": {
+        "room.view": PARTICIPANTS,
+        "room.enter": PARTICIPANTS,
+        "room.post": SPEAKERS,
+        "room.moderate": {"mediator"},
+        "room.read": {"mediator", "claimant"},
+    },
+    # The claimant's caucus: the claimant and the mediator only.
+    "claimant_caucus": {
+        "room.view": {"claimant", "mediator"},
+        "room.enter": {"claimant", "mediator"},
+        "room.post": {"claimant", "mediator"},
+        "room.moderate": {"mediator"},
+        "room.read": {"claimant", "mediator"},
+    },
+    # The respondent's caucus includes the respondent's representative.
+    "respondent_caucus": {
+        "room.view": {"respondent", "representative", "mediator"},
+        "room.enter": {"respondent", "representative", "mediator"},
+        "room.post": {"respondent", "representative", "mediator"},
+        "room.moderate": {"mediator"},
+        "room.read": {"respondent", "representative", "mediator"},
+    },
+}
+
+
+@pytest.fixture
+def case_rooms(full_case, cast):
+    joint = rooms.room_joint(full_case)
+    rooms.session_start(room=joint, user=cast["mediator"])
+    participant = {p.user_id: p for p in full_case.participants.all()}
+    rooms.lobby_admit(room=joint, user=cast["mediator"], participant_id=participant[cast["claimant"].pk].public_id)
+    return {
+        "joint": joint,
+        "claimant_caucus": rooms.caucus_open(
+            room=joint, user=cast["mediator"], party_id=participant[cast["claimant"].pk].public_id
+        ),
+        "respondent_caucus": rooms.caucus_open(
+            room=joint, user=cast["mediator"], party_id=participant[cast["respondent"].pk].public_id
+        ),
+    }
+
+
+@pytest.mark.parametrize("room_name", sorted(ROOM_TABLES))
+def test_room_policy_table(case_rooms, cast, room_name):
+    room = case_rooms[room_name]
+    for action, expected in ROOM_TABLES[room_name].items():
+        assert {r for r in ROLES if policy.can(cast[r], action, room)} == expected, action
+
+
+def test_when_case_closes_then_nobody_may_view_its_rooms(case_rooms, cast, full_case):
+    from sessions.models import CaseStatus
+    from sessions.services import procedure
+
+    procedure.case_close(case=full_case, user=cast["mediator"], outcome=CaseStatus.NOT_SETTLED, origin=SYSTEM)
+    for room in case_rooms.values():
+        room.refresh_from_db()
+        for action in ROOM_TABLES["joint"]:
+            assert {r for r in ROLES if policy.can(cast[r], action, room)} == set(), (action, room.kind)

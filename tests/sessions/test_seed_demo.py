@@ -50,3 +50,31 @@ def test_when_demo_mediator_logs_in_in_demo_mode_then_no_2fa_is_asked(client, db
     settings.ODR_DEMO_MODE = False
     response = client.get("/dashboard/")
     assert response.status_code == 302 and "/accounts/2fa/" in response["Location"]
+
+
+def test_when_seeded_then_a_session_is_in_progress_with_rooms_listed_in_json(db, capsys, settings):
+    settings.ODR_DEMO_MODE = True
+    data = json.loads(_seed(capsys, "--json"))
+    case = data["case"]
+    assert case["session_open"] is True
+    by_kind = {}
+    for room in case["rooms"]:
+        by_kind.setdefault(room["kind"], []).append(room)
+    assert len(by_kind["joint"]) == 1 and len(by_kind["caucus"]) == 2
+    joint = by_kind["joint"][0]
+    assert {m["email"] for m in joint["members"]} == {"party1@demo.kz", "party2@demo.kz", "mediator@demo.kz"}
+    for caucus in by_kind["caucus"]:
+        assert caucus["open"] is True
+        assert {m["email"] for m in caucus["members"]} in (
+            {"party1@demo.kz", "mediator@demo.kz"}, {"party2@demo.kz", "mediator@demo.kz"},
+        )
+        assert caucus["ws_path"] == f"/ws/rooms/{caucus['id']}/"
+    # Both parties are admitted to the joint room and to their own caucus: they can chat at once.
+    from sessions.models import Admission, AdmissionStatus
+
+    admitted = Admission.objects.filter(status=AdmissionStatus.ADMITTED)
+    assert admitted.filter(room__kind="joint").count() == 2
+    assert admitted.filter(room__kind="caucus").count() == 2
+    # Seeding again keeps the running session (no second one).
+    _seed(capsys)
+    assert Case.objects.get().sittings.count() == 1
