@@ -7,6 +7,8 @@ from odr import policy
 from odr.policy import rule
 from sessions.models import (
     PARTY_ROLES,
+    Admission,
+    AdmissionStatus,
     Case,
     CaseStatus,
     ExtensionStatus,
@@ -14,8 +16,6 @@ from sessions.models import (
     Participant,
     ParticipantStatus,
     Role,
-    Admission,
-    AdmissionStatus,
     Room,
     RoomKind,
 )

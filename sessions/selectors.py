@@ -18,6 +18,8 @@ from sessions.models import (
     Participant,
     ParticipantStatus,
     Role,
+    Room,
+    RoomKind,
 )
 
 _VISIBLE = (ParticipantStatus.PROPOSED, ParticipantStatus.ACTIVE, ParticipantStatus.WITHDRAWN)
@@ -167,7 +169,7 @@ def mediator_users(*, case: Case | None = None):
 @dataclass(frozen=True)
 class RoomLink:
     label: str
-    room: "Room | None"
+    room: Room | None
     party: Participant | None
     is_open: bool
 
@@ -176,7 +178,6 @@ def rooms_for(*, user: User, case: Case) -> list[RoomLink]:
     """The rooms of the case this user may enter, for the case page and the
     room switcher: the joint room, and the caucuses the user belongs to (the
     mediator sees one per party, open or not)."""
-    from sessions.models import Room, RoomKind
     from sessions.policies import room_member
 
     if case.status != CaseStatus.ACTIVE:

@@ -11,7 +11,14 @@ from odr import policy
 from odr.audit import SYSTEM, Origin, audit_record
 from odr.mail import email_enqueue
 from odr.models import AuditAction, User
-from sessions.models import Case, CaseStatus, MediatorSelection, Participant, ParticipantStatus, Role
+from sessions.models import (
+    Case,
+    CaseStatus,
+    MediatorSelection,
+    Participant,
+    ParticipantStatus,
+    Role,
+)
 from sessions.policies import participant_of
 from sessions.selectors import mediator_candidates
 from sessions.services.errors import ProcedureError

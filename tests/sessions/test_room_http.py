@@ -2,7 +2,6 @@
 on-commit broadcasts of room services (recipients and payload)."""
 
 import io
-import json
 import uuid
 import zipfile
 
@@ -219,7 +218,7 @@ def test_when_message_is_posted_then_broadcast_after_commit_to_the_room_group_on
 
         try:
             await asyncio.wait_for(layer.receive(caucus_listener), 0.3)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return False
 

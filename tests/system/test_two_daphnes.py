@@ -1,25 +1,28 @@
-"""System test: two real Daphne processes, real WebSocket clients, one killed.
+"""System tests: real Daphne processes, real WebSocket clients, PostgreSQL and Redis.
 
-Two `daphne odr.asgi:application` processes share the test database and
-Redis. Client A (party A) talks through the first process, client B (party B)
+`test_killed_process_loses_duplicates_and_reorders_nothing`: two
+`daphne odr.asgi:application` processes share the test database and Redis.
+Client A (party A) talks through the first process, client B (party B)
 through the second; both post messages concurrently. Midway the first process
 is SIGKILLed. A notices the dropped socket, fails over to the second process,
 sends `resume` with the last `seq` it saw, re-sends whatever was not acked
-(same `client_id`) and carries on.
-
-What is proved (../shared/contracts/realtime.md, guarantees 2–4):
+(same `client_id`) and carries on. What is proved (../shared/contracts/
+realtime.md, guarantees 1-4):
 
 * the database holds every `client_id` sent exactly once, each sender's
   messages in the order it sent them, and seqs 1..N without gaps;
 * each client's de-duplicated stream is exactly seqs 1..N, frame for frame
-  equal to the database (kind, client_id, body) — nothing lost, nothing
+  equal to the database (kind, client_id, body): nothing lost, nothing
   reordered; duplicates that arrived on the wire are counted and reported
   (the contract lets the server send them: clients drop them);
 * every message got an ack carrying the seq it is stored under;
 * B received A's messages from before and after the kill, on one socket.
 
-The channel layer must span processes, so this needs Redis: without
-REDIS_URL it is skipped locally and fails in CI (CI=true).
+`test_quiet_room_keeps_its_socket`: a room where nobody speaks for a few
+seconds keeps its sockets (a lull is normal in a mediation).
+
+The channel layer must span processes, so these need Redis: without
+REDIS_URL they are skipped locally and fail in CI (CI=true).
 """
 
 import asyncio
@@ -44,7 +47,9 @@ SEED = 20260
 CONVERSATION_TIMEOUT = 30.0  # seconds, the whole asynchronous part
 READY_TIMEOUT = 10.0  # a client's (re)connection
 SETTLE_TIMEOUT = 10.0  # acks and the last events after the senders are done
+QUIET_SECONDS = 7.0  # a lull longer than the channel layer's 5 s blocking read
 MAX_CONNECT_FAILURES = 25
+SERVER_CRASH = "Exception inside application"  # how Daphne logs a consumer that raised
 
 
 @pytest.fixture
@@ -54,12 +59,22 @@ def redis_channel_layer():
     if os.environ.get("REDIS_URL", ""):
         return os.environ["REDIS_URL"]
     reason = (
-        "REDIS_URL is empty: two Daphne processes only share a room through the Redis "
+        "REDIS_URL is empty: Daphne processes only share a room through the Redis "
         "channel layer (the in-memory layer is per process)"
     )
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must run this test with Redis.", pytrace=False)
     pytest.skip(reason)
+
+
+def open_session_with(case, mediator, *parties) -> Room:
+    """Committed before any Daphne looks: the mediator opens a sitting and admits the parties."""
+    joint = rooms.room_joint(case)
+    rooms.session_start(room=joint, user=mediator)
+    for party in parties:
+        participant = case.participants.get(user=party)
+        rooms.lobby_admit(room=joint, user=mediator, participant_id=participant.public_id)
+    return joint
 
 
 def _db_last_seq(room_pk: int) -> int:
@@ -202,11 +217,83 @@ class RoomClient:
         )
 
 
-async def conversation(room_pk: int, room_id: str, cookies: dict, first, second, rng: random.Random) -> dict:
+class Sockets:
+    """The clients' socket tasks: started, watched for failure, stopped."""
+
+    def __init__(self, *clients: RoomClient):
+        self.clients = clients
+        self.tasks = [asyncio.create_task(c.run(), name=f"{c.name}'s socket") for c in clients]
+
+    def check(self):
+        """A socket task only ends when told to: earlier, it failed."""
+        for task in self.tasks:
+            if task.done():
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+                raise ProtocolFailure(f"{task.get_name()} ended before the test did")
+
+    async def until(self, condition, timeout: float, what: str):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await condition():
+            self.check()
+            if loop.time() > deadline:
+                raise ProtocolFailure(f"not within {timeout}s: {what}")
+            await asyncio.sleep(0.05)
+
+    async def connected(self):
+        async def all_ready():
+            return all(c.ready.is_set() for c in self.clients)
+
+        await self.until(all_ready, READY_TIMEOUT, "every client connected")
+
+    async def running(self, *coroutines):
+        """Run the coroutines to the end; a failing socket task ends them at once."""
+        workers = [asyncio.ensure_future(c) for c in coroutines]
+        try:
+            while not all(w.done() for w in workers):
+                await asyncio.wait([*workers, *self.tasks], return_when=asyncio.FIRST_COMPLETED)
+                for worker in workers:
+                    if worker.done() and worker.exception() is not None:
+                        raise worker.exception()
+                self.check()
+        finally:
+            for worker in workers:
+                worker.cancel()
+
+    async def stop(self):
+        for client in self.clients:
+            await client.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def run_async(scenario, timeout: float, context):
+    """The asynchronous part, bounded; failures carry the clients' state and the logs."""
+    try:
+        asyncio.run(asyncio.wait_for(scenario, timeout))
+    except ProtocolFailure as failure:
+        pytest.fail(f"{failure}\n{context()}", pytrace=False)
+    except TimeoutError:
+        pytest.fail(f"the clients did not finish within {timeout}s\n{context()}", pytrace=False)
+
+
+def describe(state: dict, processes: list[tuple[str, object]]) -> str:
+    lines = [f"seed={SEED} kill={state.get('kill')}"]
+    lines += [client.summary() for key, client in state.items() if isinstance(client, RoomClient)]
+    for label, process in processes:
+        lines.append(f"--- {label} log ---\n{process.log()[-6000:]}")
+    return "\n".join(lines)
+
+
+async def conversation(state: dict, room_pk: int, room_id: str, cookies: dict, first, second):
+    """Fills `state` as it goes, so that a failure can show how far it got."""
+    rng = random.Random(SEED)
     a = RoomClient("A", cookies["a"], room_id, [first, second])
     b = RoomClient("B", cookies["b"], room_id, [second])
-    state = {"a": a, "b": b, "kill": None}
-    runners = [asyncio.create_task(a.run(), name="A socket"), asyncio.create_task(b.run(), name="B socket")]
+    state.update(a=a, b=b, kill=None)
+    sockets = Sockets(a, b)
 
     async def kill_midway(sent: int):
         if sent == KILL_AFTER:
@@ -216,83 +303,52 @@ async def conversation(room_pk: int, room_id: str, cookies: dict, first, second,
             }
             await asyncio.to_thread(first.kill)
 
-    async def watched(*coroutines):
-        """Run the coroutines; a socket task that fails ends the conversation at once."""
-        talkers = [asyncio.ensure_future(c) for c in coroutines]
-        done, _ = await asyncio.wait([*talkers, *runners], return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if task.exception() is not None:
-                raise task.exception()
-        return [t.result() for t in talkers if t.done()]
+    async def settled():
+        state["n"] = await asyncio.to_thread(_db_last_seq, room_pk)
+        return not a.unacked and not b.unacked and a.last_seq == b.last_seq == state["n"]
 
     try:
-        await asyncio.wait_for(asyncio.gather(a.ready.wait(), b.ready.wait()), READY_TIMEOUT)
-        await watched(a.talk(MESSAGES_EACH, random.Random(rng.random()), kill_midway),
-                      b.talk(MESSAGES_EACH, random.Random(rng.random())))
-        # Every message acked, and both clients have seen everything the room holds.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SETTLE_TIMEOUT
-        while True:
-            n = await asyncio.to_thread(_db_last_seq, room_pk)
-            if not a.unacked and not b.unacked and a.last_seq == n and b.last_seq == n:
-                break
-            for task in runners:
-                if task.done() and task.exception() is not None:
-                    raise task.exception()
-            if loop.time() > deadline:
-                raise ProtocolFailure(f"after {SETTLE_TIMEOUT}s the room holds seq {n} but the clients have not settled")
-            await asyncio.sleep(0.1)
-        state["n"] = n
+        await sockets.connected()
+        await sockets.running(
+            a.talk(MESSAGES_EACH, random.Random(rng.random()), kill_midway),
+            b.talk(MESSAGES_EACH, random.Random(rng.random())),
+        )
+        await sockets.until(settled, SETTLE_TIMEOUT, "every message acked and both clients at the room's last seq")
     finally:
-        await a.stop()
-        await b.stop()
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
-    return state
+        await sockets.stop()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_killed_process_loses_duplicates_and_reorders_nothing(
     redis_channel_layer, active_case, party_a, party_b, mediator, tmp_path, capsys
 ):
-    joint = rooms.room_joint(active_case)
-    rooms.session_start(room=joint, user=mediator)
-    for party in (party_a, party_b):
-        participant = active_case.participants.get(user=party)
-        rooms.lobby_admit(room=joint, user=mediator, participant_id=participant.public_id)
+    joint = open_session_with(active_case, mediator, party_a, party_b)
     cookies = {"a": session_cookie(party_a), "b": session_cookie(party_b)}
-    room_id = str(joint.public_id)
-    rng = random.Random(SEED)
 
     # The chat rate limit (10 messages / 10 s per user) is not under test here.
     with daphne_processes(2, tmp_path, ODR_CHAT_RATE_COUNT="1000") as (first, second):
-        state = {}
+        state: dict = {}
 
         def context() -> str:
-            lines = [f"seed={SEED} kill={state.get('kill')}"]
-            lines += [client.summary() for client in (state.get("a"), state.get("b")) if client]
-            for label, process in (("daphne 1 (killed)", first), ("daphne 2", second)):
-                lines.append(f"--- {label} log ---\n{process.log()[-6000:]}")
-            return "\n".join(lines)
+            return describe(state, [("daphne 1 (killed)", first), ("daphne 2", second)])
 
-        try:
-            state = asyncio.run(
-                asyncio.wait_for(
-                    conversation(joint.pk, room_id, cookies, first, second, rng), CONVERSATION_TIMEOUT
-                )
-            )
-        except (ProtocolFailure, TimeoutError) as failure:
-            pytest.fail(f"{type(failure).__name__}: {failure}\n{context()}", pytrace=False)
-
+        run_async(
+            conversation(state, joint.pk, str(joint.public_id), cookies, first, second),
+            CONVERSATION_TIMEOUT, context,
+        )
         a, b, n = state["a"], state["b"], state["n"]
         assert first.process.poll() is not None, "daphne 1 was meant to be dead"
         assert second.process.poll() is None, f"daphne 2 died\n{context()}"
+        assert SERVER_CRASH not in second.log(), f"a consumer crashed on daphne 2\n{context()}"
 
         # --- the database: every client_id once, seqs 1..N, each sender's order kept
         joint.refresh_from_db()
-        stored = list(RoomEvent.objects.filter(room=joint).order_by("seq").values("seq", "kind", "client_id", "body"))
-        assert [e["seq"] for e in stored] == list(range(1, n + 1)) and joint.last_seq == n, context()
+        stored = list(
+            RoomEvent.objects.filter(room=joint).order_by("seq").values("seq", "kind", "client_id", "body")
+        )
+        assert [e["seq"] for e in stored] == list(range(1, n + 1)) and joint.last_seq == n, (
+            f"the room's seqs are {[e['seq'] for e in stored]}, last_seq {joint.last_seq}\n{context()}"
+        )
         stored_ids = Counter(str(e["client_id"]) for e in stored if e["client_id"] is not None)
         for client in (a, b):
             assert len(client.sent) == MESSAGES_EACH
@@ -303,26 +359,31 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
             )
             own = {cid for cid, _ in client.sent}
             stored_order = [str(e["client_id"]) for e in stored if str(e["client_id"]) in own]
-            assert stored_order == [cid for cid, _ in client.sent], f"{client.name}'s messages were reordered\n{context()}"
+            assert stored_order == [cid for cid, _ in client.sent], (
+                f"{client.name}'s messages are stored out of the order they were sent\n{context()}"
+            )
         assert sum(stored_ids.values()) == 2 * MESSAGES_EACH, f"messages nobody sent: {stored_ids}\n{context()}"
         body_of = dict(a.sent + b.sent)
         for e in stored:
             if e["kind"] == EventKind.MESSAGE:
-                assert e["body"] == body_of[str(e["client_id"])], context()
+                assert e["body"] == body_of[str(e["client_id"])], f"seq {e['seq']}: {e}\n{context()}"
 
         # --- acks: every message acked with the seq it is stored under (a retry: the same seq)
         seq_of = {str(e["client_id"]): e["seq"] for e in stored if e["client_id"] is not None}
         for client in (a, b):
             for cid, _ in client.sent:
                 assert client.acks[cid] and set(client.acks[cid]) == {seq_of[cid]}, (
-                    f"{client.name}: ack for {cid} is {client.acks[cid]}, stored at seq {seq_of[cid]}\n{context()}"
+                    f"{client.name}: acks for {cid} carry {client.acks[cid]}, "
+                    f"stored at seq {seq_of[cid]}\n{context()}"
                 )
             assert client.errors == [], f"{client.name} got error frames\n{context()}"
 
         # --- each client's de-duplicated stream is the database, frame for frame
         for client in (a, b):
             seqs = [f["seq"] for f in client.stream]
-            assert seqs == list(range(1, n + 1)), f"{client.name} saw seqs {seqs}, the room holds 1..{n}\n{context()}"
+            assert seqs == list(range(1, n + 1)), (
+                f"{client.name} saw seqs {seqs}, the room holds 1..{n}\n{context()}"
+            )
             for frame, event in zip(client.stream, stored, strict=True):
                 if event["kind"] == EventKind.MESSAGE:
                     assert frame["type"] == "message", f"{client.name} seq {event['seq']}: {frame}\n{context()}"
@@ -336,25 +397,69 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
 
         # --- the failover happened as staged: A moved to daphne 2 and resumed; B never moved
         assert state["kill"] is not None, context()
-        assert [c["url"] for c in a.connections][:1] == [first.url], context()
-        assert a.connections[-1]["url"] == second.url and len(a.connections) >= 2, (
+        assert a.connections[0]["url"] == first.url, context()
+        assert len(a.connections) >= 2 and a.connections[-1]["url"] == second.url, (
             f"A did not fail over to daphne 2\n{context()}"
         )
         assert a.connections[1]["resume"] > 0, f"A's resume after the kill did not carry its last seq\n{context()}"
         assert len(b.connections) == 1 and b.connections[0]["url"] == second.url, (
             f"B's socket on daphne 2 was not meant to drop\n{context()}"
         )
-        b_messages = [f["client_id"] for f in b.stream if f["type"] == "message"]
         a_ids = [cid for cid, _ in a.sent]
-        assert [cid for cid in b_messages if cid in set(a_ids)] == a_ids, (
-            f"B did not get all of A's messages, before ({KILL_AFTER}) and after the kill, in order\n{context()}"
+        b_got = [f["client_id"] for f in b.stream if f["type"] == "message" and f["client_id"] in set(a_ids)]
+        assert b_got == a_ids, (
+            f"B did not get all of A's messages (sent before the kill: {KILL_AFTER}, after: "
+            f"{MESSAGES_EACH - KILL_AFTER}) in order\n{context()}"
         )
 
     with capsys.disabled():
         print(
-            f"\n[two daphnes] N={n} events; kill after A's message {KILL_AFTER} "
-            f"(A unacked at kill: {len(state['kill']['a_unacked'])}, A resumed after seq "
+            f"\n[two daphnes] N={n} events; daphne 1 killed after A's message {KILL_AFTER} "
+            f"(A then had {len(state['kill']['a_unacked'])} unacked, resumed after seq "
             f"{a.connections[1]['resume']}, re-sent {len(a.connections[1]['resent'])}); "
-            f"duplicates on the wire: A={a.duplicates}, B={b.duplicates}; "
-            f"A connect failures: {len(a.connect_failures)}"
+            f"duplicates on the wire: A={a.duplicates}, B={b.duplicates}"
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quiet_room_keeps_its_socket(redis_channel_layer, active_case, party_a, mediator, tmp_path):
+    """Nobody speaks for a few seconds: the socket stays open, the next message
+    is acked on it and the server logs no crash."""
+    joint = open_session_with(active_case, mediator, party_a)
+    cookie = session_cookie(party_a)
+
+    with daphne_processes(1, tmp_path) as (server,):
+        state: dict = {}
+
+        def context() -> str:
+            return describe(state, [("daphne", server)])
+
+        async def quiet_then_speak():
+            client = RoomClient("A", cookie, str(joint.public_id), [server])
+            state["a"] = client
+            sockets = Sockets(client)
+
+            async def acked():
+                return bool(client.sent) and not client.unacked
+
+            async def never():
+                return False
+
+            try:
+                await sockets.connected()
+                with pytest.raises(ProtocolFailure, match="not within"):
+                    await sockets.until(never, QUIET_SECONDS, "the quiet spell")
+                await client.send_message("Are you still there?")
+                await sockets.until(acked, READY_TIMEOUT, "the message after the quiet spell acked")
+            finally:
+                await sockets.stop()
+
+        run_async(quiet_then_speak(), QUIET_SECONDS + 2 * READY_TIMEOUT, context)
+        client = state["a"]
+        assert SERVER_CRASH not in server.log(), (
+            f"a consumer crashed while the room was quiet for {QUIET_SECONDS}s\n{context()}"
+        )
+        assert len(client.connections) == 1, (
+            f"the socket dropped while the room was quiet for {QUIET_SECONDS}s: "
+            f"{client.connections}\n{context()}"
         )

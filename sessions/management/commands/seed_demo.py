@@ -9,7 +9,16 @@ from django.db import transaction
 from django.urls import reverse
 
 from odr.audit import SYSTEM
-from odr.models import Court, CourtUser, Language, MediatorKind, MediatorProfile, Region, Specialisation, User
+from odr.models import (
+    Court,
+    CourtUser,
+    Language,
+    MediatorKind,
+    MediatorProfile,
+    Region,
+    Specialisation,
+    User,
+)
 from sessions import agreement_to_mediate
 from sessions.models import PARTY_ROLES, Case, CaseStatus, ParticipantStatus, Role
 from sessions.services import intake, invitations, mediators, procedure, rooms

@@ -231,15 +231,18 @@
     clearTimeout(reconnectTimer);
     status(T.connecting, "");
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(scheme + location.host + cfg.ws_path);
+    if (ws && ws.readyState <= 1) { ws.onclose = null; ws.onmessage = null; ws.close(); }
+    var socket = new WebSocket(scheme + location.host + cfg.ws_path);
+    ws = socket;
     ws.onopen = function () {
       attempt = 0;
       send({ type: "resume", after_seq: lastSeq });
       clearInterval(pingTimer);
       pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
     };
-    ws.onmessage = function (e) { receive(JSON.parse(e.data)); };
-    ws.onclose = function (e) { closed(e.code); };
+    // Only the current socket speaks: an old one still closing is ignored.
+    ws.onmessage = function (e) { if (socket === ws) receive(JSON.parse(e.data)); };
+    ws.onclose = function (e) { if (socket === ws) closed(e.code); };
   }
 
   function closed(code) {
