@@ -113,7 +113,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels_redis waits on Redis with a 5 s blocking pop; redis-py's
+                # own default read timeout is also 5 s, which would end every quiet
+                # socket with a TimeoutError. Read longer than the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="odr"),
                 "capacity": 1000,
             },

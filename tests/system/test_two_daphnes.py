@@ -124,14 +124,19 @@ class RoomClient:
             try:
                 ws = await websockets.connect(
                     url,
-                    additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": process.url},
+                    additional_headers={
+                        "Cookie": f"sessionid={self.cookie}",
+                        "Origin": process.url,
+                    },
                     open_timeout=5,
                     close_timeout=2,
                 )
             except (OSError, TimeoutError, InvalidHandshake) as exc:
                 self.connect_failures.append(f"{url}: {exc!r}")
                 if len(self.connect_failures) > MAX_CONNECT_FAILURES:
-                    raise ProtocolFailure(f"{self.name} could not (re)connect: {self.connect_failures[-3:]}")
+                    raise ProtocolFailure(
+                        f"{self.name} could not (re)connect: {self.connect_failures[-3:]}"
+                    )
                 self.index += 1
                 await asyncio.sleep(0.1)
                 continue
@@ -154,7 +159,9 @@ class RoomClient:
                 self.ws = None
             record["close"] = (ws.close_code, ws.close_reason)
             if ws.close_code is not None and 4000 <= ws.close_code < 5000:
-                raise ProtocolFailure(f"{self.name} was refused by {process.url}: close {record['close']}")
+                raise ProtocolFailure(
+                    f"{self.name} was refused by {process.url}: close {record['close']}"
+                )
             if not self.stopping:
                 self.index += 1  # that process is gone (or going): try the next one
 
@@ -298,7 +305,9 @@ async def conversation(state: dict, room_pk: int, room_id: str, cookies: dict, f
     async def kill_midway(sent: int):
         if sent == KILL_AFTER:
             state["kill"] = {
-                "a_unacked": list(a.unacked), "a_last_seq": a.last_seq, "b_last_seq": b.last_seq,
+                "a_unacked": list(a.unacked),
+                "a_last_seq": a.last_seq,
+                "b_last_seq": b.last_seq,
                 "b_sent": len(b.sent),
             }
             await asyncio.to_thread(first.kill)
@@ -313,7 +322,9 @@ async def conversation(state: dict, room_pk: int, room_id: str, cookies: dict, f
             a.talk(MESSAGES_EACH, random.Random(rng.random()), kill_midway),
             b.talk(MESSAGES_EACH, random.Random(rng.random())),
         )
-        await sockets.until(settled, SETTLE_TIMEOUT, "every message acked and both clients at the room's last seq")
+        await sockets.until(
+            settled, SETTLE_TIMEOUT, "every message acked and both clients at the room's last seq"
+        )
     finally:
         await sockets.stop()
 
@@ -334,7 +345,8 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
 
         run_async(
             conversation(state, joint.pk, str(joint.public_id), cookies, first, second),
-            CONVERSATION_TIMEOUT, context,
+            CONVERSATION_TIMEOUT,
+            context,
         )
         a, b, n = state["a"], state["b"], state["n"]
         assert first.process.poll() is not None, "daphne 1 was meant to be dead"
@@ -344,7 +356,9 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
         # --- the database: every client_id once, seqs 1..N, each sender's order kept
         joint.refresh_from_db()
         stored = list(
-            RoomEvent.objects.filter(room=joint).order_by("seq").values("seq", "kind", "client_id", "body")
+            RoomEvent.objects.filter(room=joint)
+            .order_by("seq")
+            .values("seq", "kind", "client_id", "body")
         )
         assert [e["seq"] for e in stored] == list(range(1, n + 1)) and joint.last_seq == n, (
             f"the room's seqs are {[e['seq'] for e in stored]}, last_seq {joint.last_seq}\n{context()}"
@@ -362,11 +376,15 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
             assert stored_order == [cid for cid, _ in client.sent], (
                 f"{client.name}'s messages are stored out of the order they were sent\n{context()}"
             )
-        assert sum(stored_ids.values()) == 2 * MESSAGES_EACH, f"messages nobody sent: {stored_ids}\n{context()}"
+        assert sum(stored_ids.values()) == 2 * MESSAGES_EACH, (
+            f"messages nobody sent: {stored_ids}\n{context()}"
+        )
         body_of = dict(a.sent + b.sent)
         for e in stored:
             if e["kind"] == EventKind.MESSAGE:
-                assert e["body"] == body_of[str(e["client_id"])], f"seq {e['seq']}: {e}\n{context()}"
+                assert e["body"] == body_of[str(e["client_id"])], (
+                    f"seq {e['seq']}: {e}\n{context()}"
+                )
 
         # --- acks: every message acked with the seq it is stored under (a retry: the same seq)
         seq_of = {str(e["client_id"]): e["seq"] for e in stored if e["client_id"] is not None}
@@ -386,10 +404,13 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
             )
             for frame, event in zip(client.stream, stored, strict=True):
                 if event["kind"] == EventKind.MESSAGE:
-                    assert frame["type"] == "message", f"{client.name} seq {event['seq']}: {frame}\n{context()}"
-                    assert (frame["client_id"], frame["body"]) == (str(event["client_id"]), event["body"]), (
-                        f"{client.name} seq {event['seq']}: {frame} != {event}\n{context()}"
+                    assert frame["type"] == "message", (
+                        f"{client.name} seq {event['seq']}: {frame}\n{context()}"
                     )
+                    assert (frame["client_id"], frame["body"]) == (
+                        str(event["client_id"]),
+                        event["body"],
+                    ), f"{client.name} seq {event['seq']}: {frame} != {event}\n{context()}"
                 else:
                     assert (frame["type"], frame["kind"]) == ("event", event["kind"]), (
                         f"{client.name} seq {event['seq']}: {frame} != {event}\n{context()}"
@@ -401,12 +422,18 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
         assert len(a.connections) >= 2 and a.connections[-1]["url"] == second.url, (
             f"A did not fail over to daphne 2\n{context()}"
         )
-        assert a.connections[1]["resume"] > 0, f"A's resume after the kill did not carry its last seq\n{context()}"
+        assert a.connections[1]["resume"] > 0, (
+            f"A's resume after the kill did not carry its last seq\n{context()}"
+        )
         assert len(b.connections) == 1 and b.connections[0]["url"] == second.url, (
             f"B's socket on daphne 2 was not meant to drop\n{context()}"
         )
         a_ids = [cid for cid, _ in a.sent]
-        b_got = [f["client_id"] for f in b.stream if f["type"] == "message" and f["client_id"] in set(a_ids)]
+        b_got = [
+            f["client_id"]
+            for f in b.stream
+            if f["type"] == "message" and f["client_id"] in set(a_ids)
+        ]
         assert b_got == a_ids, (
             f"B did not get all of A's messages (sent before the kill: {KILL_AFTER}, after: "
             f"{MESSAGES_EACH - KILL_AFTER}) in order\n{context()}"
