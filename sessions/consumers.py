@@ -16,9 +16,11 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
 from django.utils import translation
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from odr.audit import Origin
@@ -84,6 +86,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             entry = await self._enter(room_id)
         except RoomGone as gone:
+            self.room = None  # a refusal is final: later frames are ignored
             await self.close(code=gone.close_code)
             return
         self.participant_id = str(entry.standing.participant.public_id)
@@ -98,6 +101,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             await self._join(self.room.lobby_group)
         await self._send_frame(self._welcome(entry))
+        if self.admitted:
+            await self._send_presence()
         if not self.admitted:
             await self._send_frame({"type": "lobby.waiting", "session_open": entry.session_open})
         if self.is_mediator:
@@ -221,12 +226,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise RoomRefused(_("Unknown frame type “%(type)s”.") % {"type": kind[:40]}, code="bad_request")
 
     def _recheck(self, *, seen: bool = False) -> rooms.Standing:
-        """Every frame: the login is still valid and the user still stands in the room."""
+        """Every frame: the login is still valid (not logged out, not expired,
+        password not changed since) and the user still stands in the room."""
         session: SessionBase | None = self.scope.get("session")
-        if session is not None and session.session_key and not session.exists(session.session_key):
+        if session is None or not session.session_key:
             raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
-        self.user.refresh_from_db(fields=["is_active"])
-        if not self.user.is_active:
+        stored = session.__class__(session.session_key)  # re-read; expired reads as empty
+        self.user.refresh_from_db(fields=["is_active", "password"])
+        if (
+            not self.user.is_active
+            or stored.get(SESSION_KEY) != str(self.user.pk)
+            or not constant_time_compare(stored.get(HASH_SESSION_KEY, ""), self.user.get_session_auth_hash())
+        ):
             raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
         if seen:
             rooms.connection_seen(channel_name=self.channel_name)
@@ -281,7 +292,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not isinstance(client_id, str) or not isinstance(body, str):
             raise RoomRefused(_("“message.send” needs “client_id” and “body” as text."), code="bad_request")
         event, _created = await database_sync_to_async(self._post)(client_id, body)
-        await self._send_frame({"type": "ack", "client_id": str(event.client_id), "seq": event.seq, "id": str(event.public_id)})
+        await self._send_frame({"type": "ack", "client_id": client_id, "seq": event.seq, "id": str(event.public_id)})
 
     def _post(self, client_id: str, body: str):
         self._recheck()
@@ -354,6 +365,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _send_frame(self, frame: dict):
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
 
+    async def _send_presence(self):
+        """Who is here already: the room's broadcasts went out before this socket joined."""
+        online = await database_sync_to_async(rooms.online_participants)(self.room)
+        await self._send_frame({"type": "presence", "online": online})
+
     async def _send_members(self):
         members = await database_sync_to_async(rooms.members_state)(self.room)
         await self._send_frame({"type": "members", "members": members})
@@ -399,6 +415,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._join(self.room.group)
             self.admitted = True
             await self._send_frame({"type": "lobby.admitted"})
+            await self._send_presence()
             if self.pending_resume is not None:
                 self.last_seq, self.pending_resume = self.pending_resume, None
                 await self._catch_up()

@@ -525,7 +525,8 @@ def caucus_open(*, room: Room, user: User, party_id, origin: Origin = SYSTEM) ->
             )
         append_event(caucus, EventKind.CAUCUS_OPENED, actor=mediator, subject=party)
         audit_room(AuditAction.CAUCUS_OPENED, user=user, origin=origin, room=caucus, party=str(party.public_id))
-        events.send_caucus(caucus, [m.user_id for m in members] + [user.pk])
+        # The mediator who opened it is answered on their socket (and switches to it).
+        events.send_caucus(caucus, [m.user_id for m in members])
     return caucus
 
 

@@ -9,26 +9,28 @@ import pytest
 
 from sessions.models import EventKind, RoomEvent
 from sessions.services import rooms
-from tests.sessions.room_fixtures import *  # noqa: F403
+from tests.sessions.room_fixtures import *
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-XSS = '<img src=x onerror="alert(1)"><script>alert(\'x\')</script> &amp; &lt;b&gt; "quoted"'
-
-
-def send_frame(body, client_id=None):
-    return {"type": "message.send", "client_id": client_id or new_client_id(), "body": body}
+XSS = '<img src=x onerror="alert(1)"><script>alert(\'x\')</script> &amp; &lt;b&gt; "quoted" Сәлем 👋\n\tend'
 
 
 async def post(room, user, body):
     """A message stored through the service, as another process would."""
-    event, _created = await db(rooms.message_post)(room=room, user=user, client_id=new_client_id(), body=body)
+    event, _created = await db(rooms.message_post)(
+        room=room, user=user, client_id=new_client_id(), body=body
+    )
     return event
 
 
 async def message_rows(room):
     return await db(
-        lambda: list(RoomEvent.objects.filter(room=room, kind=EventKind.MESSAGE).order_by("seq").values_list("seq", "body"))
+        lambda: list(
+            RoomEvent.objects.filter(room=room, kind=EventKind.MESSAGE)
+            .order_by("seq")
+            .values_list("seq", "body")
+        )
     )()
 
 
@@ -48,7 +50,10 @@ async def test_when_resume_after_zero_then_every_event_arrives_oldest_first(cast
         assert [seq for seq, _kind in stored] == [1, 2, 3, 4, 5, 6]
         assert kinds(a.backlog) == stored
         assert [f["kind"] for f in a.backlog if f["type"] == "event"] == [
-            "session_started", "admitted", "admitted", "joined",
+            "session_started",
+            "admitted",
+            "admitted",
+            "joined",
         ]
         assert [f["body"] for f in a.backlog if f["type"] == "message"] == ["first", "second"]
         await a.assert_no_content()  # nothing twice
@@ -65,7 +70,10 @@ async def test_when_resume_after_n_then_exactly_the_missed_events_arrive(cast, a
         last = (await stored_events(admitted))[-1][0]
         missed = await a.resume(seen, last)
         assert kinds(missed) == [(5, "left"), (6, "message"), (7, "message"), (8, "joined")]
-        assert [f["body"] for f in missed if f["type"] == "message"] == ["while you were away", "and this"]
+        assert [f["body"] for f in missed if f["type"] == "message"] == [
+            "while you were away",
+            "and this",
+        ]
         await a.assert_no_content()
 
 
@@ -79,7 +87,12 @@ async def test_when_message_sent_then_sender_gets_ack_and_other_party_gets_messa
 
         ack = await a.expect("ack")
         stored = await db(lambda: RoomEvent.objects.get(room=admitted, client_id=client_id))()
-        assert ack == {"type": "ack", "client_id": client_id, "seq": stored.seq, "id": str(stored.public_id)}
+        assert ack == {
+            "type": "ack",
+            "client_id": client_id,
+            "seq": stored.seq,
+            "id": str(stored.public_id),
+        }
         assert stored.seq == 6 and stored.kind == EventKind.MESSAGE
 
         message = await b.wait_for(lambda f: f["type"] == "message")
@@ -88,29 +101,44 @@ async def test_when_message_sent_then_sender_gets_ack_and_other_party_gets_messa
             "seq": 6,
             "id": str(stored.public_id),
             "client_id": client_id,
-            "author": {"id": str(cast.a.public_id), "display_name": "Aliya Claimant", "role": "claimant"},
+            "author": {
+                "id": str(cast.a.public_id),
+                "display_name": "Aliya Claimant",
+                "role": "claimant",
+            },
             "body": "Can we talk about the fence?",
             "sent_at": message["sent_at"],
         }
         assert message["sent_at"].endswith("Z")
-        sent_at = datetime.datetime.fromisoformat(message["sent_at"].replace("Z", "+00:00"))
+        sent_at = datetime.datetime.fromisoformat(message["sent_at"])
         assert sent_at == stored.at
         # The sender sees its own message in the room's order too (no gap at seq 6).
         assert await a.wait_for(lambda f: f["type"] == "message") == message
 
 
-async def test_when_message_retried_with_same_client_id_then_same_ack_and_no_new_row(cast, admitted):
+async def test_when_message_retried_with_same_client_id_then_same_ack_and_no_new_row(
+    cast, admitted
+):
     async with enter_all(admitted, cast.party_a, cast.party_b) as (a, b):
         client_id = new_client_id()
         await a.send(send_frame("only once", client_id))
         first = await a.expect("ack")
+        rows = await db(RoomEvent.objects.count)()
         await a.send(send_frame("only once", client_id))
         second = await a.wait_for(lambda f: f["type"] == "ack")
+        await a.send(send_frame("a different body, the same client_id", client_id))
+        third = await a.wait_for(lambda f: f["type"] == "ack")
 
-        assert second == first
+        assert second == first and third == first
+        assert await db(RoomEvent.objects.count)() == rows
         assert await message_rows(admitted) == [(first["seq"], "only once")]
         assert (await b.wait_for(lambda f: f["type"] == "message"))["client_id"] == client_id
         await b.assert_no_content()
+
+        # Another participant cannot reuse (or probe) that client_id.
+        await b.send(send_frame("mine now?", client_id))
+        await b.expect_error("bad_request", client_id=client_id)
+        assert await db(RoomEvent.objects.count)() == rows
 
 
 async def test_when_two_clients_send_concurrently_then_seq_has_no_gaps(cast, admitted, settings):
@@ -144,7 +172,9 @@ async def test_when_two_clients_send_concurrently_then_seq_has_no_gaps(cast, adm
 # --- typing, presence, history, ping ------------------------------------------------------
 
 
-async def test_when_typing_then_other_party_sees_it_not_the_sender_and_nothing_is_stored(cast, admitted):
+async def test_when_typing_then_other_party_sees_it_not_the_sender_and_nothing_is_stored(
+    cast, admitted
+):
     async with enter_all(admitted, cast.party_a, cast.party_b) as (a, b):
         before = await stored_events(admitted)
         await a.send({"type": "typing", "active": True})
@@ -168,7 +198,18 @@ async def test_when_participants_come_and_go_then_presence_lists_online_ids(cast
         assert alone == {"type": "presence", "online": [a_id]}
 
 
-async def test_when_history_requested_then_older_events_arrive_a_page_at_a_time(cast, admitted, settings):
+async def test_when_participant_connects_then_it_learns_who_is_already_online(cast, admitted):
+    a_id, b_id = str(cast.a.public_id), str(cast.b.public_id)
+    async with enter(cast.party_a, admitted), enter(cast.party_b, admitted) as b:
+        # The first presence frame b gets (right after its welcome) already lists a.
+        seen = [f for f in b.received if f["type"] == "presence"]
+        presence = seen[0] if seen else await b.wait_for(lambda f: f["type"] == "presence")
+        assert presence == {"type": "presence", "online": sorted([a_id, b_id])}
+
+
+async def test_when_history_requested_then_older_events_arrive_a_page_at_a_time(
+    cast, admitted, settings
+):
     settings.ODR_HISTORY_PAGE = 2
     for body in ("one", "two", "three"):
         await post(admitted, cast.party_b, body)
@@ -212,21 +253,26 @@ async def test_when_body_looks_like_html_then_it_is_stored_and_returned_verbatim
 # --- bad input --------------------------------------------------------------------------------
 
 
-async def test_when_message_longer_than_the_limit_then_too_large_with_client_id(cast, admitted, settings):
-    settings.ODR_MESSAGE_MAX_CHARS = 20
+async def test_when_message_longer_than_the_limit_then_too_large_with_client_id(
+    cast, admitted, settings
+):
     async with enter(cast.party_a, admitted) as a:
+        limit = a.welcome["limits"]["message_chars"]
+        assert limit == settings.ODR_MESSAGE_MAX_CHARS == 5000  # the production default
         client_id = new_client_id()
-        await a.send(send_frame("x" * 21, client_id))
+        await a.send(send_frame("ж" * (limit + 1), client_id))
         error = await a.expect_error("too_large", client_id=client_id)
         assert error["for"] == "message.send"
         assert await message_rows(admitted) == []
 
-        await a.send(send_frame("y" * 20))
+        await a.send(send_frame("ж" * limit))  # characters, not bytes, count
         assert (await a.expect("ack"))["seq"] == 5
-        assert await message_rows(admitted) == [(5, "y" * 20)]
+        assert await message_rows(admitted) == [(5, "ж" * limit)]
 
 
-async def test_when_frame_bigger_than_the_limit_then_too_large_and_socket_stays_usable(cast, admitted, settings):
+async def test_when_frame_bigger_than_the_limit_then_too_large_and_socket_stays_usable(
+    cast, admitted, settings
+):
     settings.ODR_WS_MAX_FRAME_BYTES = 300
     async with enter(cast.party_a, admitted) as a:
         # 150 Cyrillic letters are 300 bytes in UTF-8: the limit is on bytes.
@@ -248,14 +294,47 @@ BAD_FRAMES = [
     ("no type", json.dumps({"after_seq": 0}), None),
     ("unknown type", json.dumps({"type": "message.delete", "seq": 1}), None),
     ("missing client_id", json.dumps({"type": "message.send", "body": "hi"}), None),
-    ("client_id not a UUID", json.dumps({"type": "message.send", "client_id": "abc", "body": "hi"}), "abc"),
-    ("body a number", json.dumps({"type": "message.send", "client_id": "c0ffee00-0000-4000-8000-000000000001", "body": 42}),
-     "c0ffee00-0000-4000-8000-000000000001"),
-    ("body a list", json.dumps({"type": "message.send", "client_id": "c0ffee00-0000-4000-8000-000000000002", "body": ["hi"]}),
-     "c0ffee00-0000-4000-8000-000000000002"),
+    (
+        "client_id not a UUID",
+        json.dumps({"type": "message.send", "client_id": "abc", "body": "hi"}),
+        "abc",
+    ),
+    (
+        "body a number",
+        json.dumps(
+            {
+                "type": "message.send",
+                "client_id": "c0ffee00-0000-4000-8000-000000000001",
+                "body": 42,
+            }
+        ),
+        "c0ffee00-0000-4000-8000-000000000001",
+    ),
+    (
+        "body a list",
+        json.dumps(
+            {
+                "type": "message.send",
+                "client_id": "c0ffee00-0000-4000-8000-000000000002",
+                "body": ["hi"],
+            }
+        ),
+        "c0ffee00-0000-4000-8000-000000000002",
+    ),
     ("after_seq negative", json.dumps({"type": "resume", "after_seq": -1}), None),
     ("after_seq a bool", json.dumps({"type": "resume", "after_seq": True}), None),
     ("after_seq a string", json.dumps({"type": "resume", "after_seq": "0"}), None),
+    (
+        "body only whitespace",
+        json.dumps(
+            {
+                "type": "message.send",
+                "client_id": "c0ffee00-0000-4000-8000-000000000003",
+                "body": " \n\t ",
+            }
+        ),
+        "c0ffee00-0000-4000-8000-000000000003",
+    ),
     ("typing not a bool", json.dumps({"type": "typing", "active": "yes"}), None),
     ("before_seq a bool", json.dumps({"type": "history", "before_seq": True}), None),
 ]
@@ -269,10 +348,17 @@ async def test_when_frames_are_malformed_then_bad_request_and_socket_stays_usabl
             assert error["type"] == "error" and error["code"] == "bad_request", (label, error)
             assert error.get("client_id") == client_id, (label, error)
             assert error["detail"], label
+        await a.communicator.send_to(bytes_data=b'{"type": "ping"}')
+        assert (await a.expect_error("bad_request"))["detail"]
 
         assert await message_rows(admitted) == []
-        assert await stored_events(admitted) == [(1, "session_started"), (2, "admitted"), (3, "admitted"),
-                                                  (4, "joined"), (5, "joined")]
+        assert await stored_events(admitted) == [
+            (1, "session_started"),
+            (2, "admitted"),
+            (3, "admitted"),
+            (4, "joined"),
+            (5, "joined"),
+        ]
         await a.send(send_frame("still here"))
         assert (await a.expect("ack"))["seq"] == 6
         assert (await b.wait_for(lambda f: f["type"] == "message"))["body"] == "still here"
@@ -291,7 +377,11 @@ async def test_when_more_messages_than_the_rate_then_rate_limited(cast, admitted
         client_id = new_client_id()
         await a.send(send_frame("one too many", client_id))
         error = await a.wait_for(lambda f: f["type"] in ("ack", "error"))
-        assert error["type"] == "error" and error["code"] == "rate_limited" and error["client_id"] == client_id
+        assert (
+            error["type"] == "error"
+            and error["code"] == "rate_limited"
+            and error["client_id"] == client_id
+        )
         assert [body for _seq, body in await message_rows(admitted)] == ["m0", "m1", "m2"]
 
         # Other frames are still answered.
@@ -299,7 +389,9 @@ async def test_when_more_messages_than_the_rate_then_rate_limited(cast, admitted
         assert (await a.wait_for(lambda f: f["type"] == "pong"))["last_seq"] == 7
 
 
-async def test_when_client_keeps_sending_messages_past_the_rate_then_closed_4429(cast, admitted, settings):
+async def test_when_client_keeps_sending_messages_past_the_rate_then_closed_4429(
+    cast, admitted, settings
+):
     settings.ODR_CHAT_RATE_COUNT = 1
     settings.ODR_CHAT_RATE_SECONDS = 3600
     settings.ODR_WS_FLOOD_CLOSE_AFTER = 2
@@ -314,7 +406,9 @@ async def test_when_client_keeps_sending_messages_past_the_rate_then_closed_4429
         assert await message_rows(admitted) == [(5, "allowed")]
 
 
-async def test_when_client_floods_any_frames_then_rate_limited_then_closed_4429(cast, admitted, settings):
+async def test_when_client_floods_any_frames_then_rate_limited_then_closed_4429(
+    cast, admitted, settings
+):
     settings.ODR_WS_FRAME_RATE_COUNT = 3
     settings.ODR_CHAT_RATE_SECONDS = 3600
     settings.ODR_WS_FLOOD_CLOSE_AFTER = 2

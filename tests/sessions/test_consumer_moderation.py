@@ -8,13 +8,9 @@ import pytest
 from odr.models import AuditAction
 from sessions.models import EventKind, Room, RoomEvent, RoomKind
 from sessions.services import rooms
-from tests.sessions.room_fixtures import *  # noqa: F403
+from tests.sessions.room_fixtures import *
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def send_frame(body, client_id=None):
-    return {"type": "message.send", "client_id": client_id or new_client_id(), "body": body}
 
 
 def ref(participant, name, role):
@@ -53,34 +49,52 @@ async def refused_with(user, room) -> int:
 # --- the lobby -----------------------------------------------------------------------------
 
 
-async def test_when_party_connects_before_admission_then_lobby_waiting_and_no_room_content(cast, joint, session_open):
-    async with enter(cast.mediator, joint) as m:
-        async with connect(cast.party_a, joint) as a:
-            welcome = await a.expect("welcome")
-            assert welcome["you"] == {"id": str(cast.a.public_id), "role": "claimant", "admitted": False,
-                                      "muted": False, "mediator": False}
-            assert await a.expect("lobby.waiting") == {"type": "lobby.waiting", "session_open": True}
-            await a.send({"type": "resume", "after_seq": 0})
+async def test_when_party_connects_before_admission_then_lobby_waiting_and_no_room_content(
+    cast, joint, session_open
+):
+    async with enter(cast.mediator, joint) as m, connect(cast.party_a, joint) as a:
+        welcome = await a.expect("welcome")
+        assert welcome["you"] == {
+            "id": str(cast.a.public_id),
+            "role": "claimant",
+            "admitted": False,
+            "muted": False,
+            "mediator": False,
+        }
+        assert await a.expect("lobby.waiting") == {"type": "lobby.waiting", "session_open": True}
+        await a.send({"type": "resume", "after_seq": 0})
 
-            waiting = await m.wait_for(is_members_with(cast.a, state="waiting", online=True))
-            assert [row["id"] for row in waiting["members"]] == [str(p.public_id) for p in (cast.m, cast.a, cast.b)]
-            assert waiting["members"][0] == {**ref(cast.m, *MEDIATOR), "state": "admitted", "muted": False, "online": True}
+        waiting = await m.wait_for(is_members_with(cast.a, state="waiting", online=True))
+        assert [row["id"] for row in waiting["members"]] == [
+            str(p.public_id) for p in (cast.m, cast.a, cast.b)
+        ]
+        assert waiting["members"][0] == {
+            **ref(cast.m, *MEDIATOR),
+            "state": "admitted",
+            "muted": False,
+            "online": True,
+        }
 
-            await m.send(send_frame("Only for those in the room"))
-            await m.wait_for(lambda f: f["type"] == "ack")
-            await a.assert_silent()
+        await m.send(send_frame("Only for those in the room"))
+        await m.wait_for(lambda f: f["type"] == "ack")
+        await a.assert_silent()
 
-            await a.send({"type": "history", "before_seq": 10})
-            assert (await a.expect_error("forbidden"))["for"] == "history"
-            client_id = new_client_id()
-            await a.send(send_frame("let me in", client_id))
-            await a.expect_error("forbidden", client_id=client_id)
-            await a.send({"type": "typing", "active": True})
-            await a.expect_error("forbidden")
-            assert await db(lambda: RoomEvent.objects.filter(room=joint, kind=EventKind.MESSAGE).count())() == 1
+        await a.send({"type": "history", "before_seq": 10})
+        assert (await a.expect_error("forbidden"))["for"] == "history"
+        client_id = new_client_id()
+        await a.send(send_frame("let me in", client_id))
+        await a.expect_error("forbidden", client_id=client_id)
+        await a.send({"type": "typing", "active": True})
+        await a.expect_error("forbidden")
+        assert (
+            await db(lambda: RoomEvent.objects.filter(room=joint, kind=EventKind.MESSAGE).count())()
+            == 1
+        )
 
 
-async def test_when_mediator_admits_from_lobby_then_party_gets_admitted_then_room_events(cast, joint, session_open):
+async def test_when_mediator_admits_from_lobby_then_party_gets_admitted_then_room_events(
+    cast, joint, session_open
+):
     async with enter(cast.mediator, joint) as m, connect(cast.party_a, joint) as a:
         await a.expect("welcome")
         await a.expect("lobby.waiting")
@@ -94,7 +108,10 @@ async def test_when_mediator_admits_from_lobby_then_party_gets_admitted_then_roo
         assert await a.expect("lobby.admitted") == {"type": "lobby.admitted"}
         backlog = await a.read_sequenced(4)
         assert [(f["seq"], f.get("kind", f["type"])) for f in backlog] == [
-            (1, "session_started"), (2, "joined"), (3, "message"), (4, "admitted"),
+            (1, "session_started"),
+            (2, "joined"),
+            (3, "message"),
+            (4, "admitted"),
         ]
         assert backlog[3]["subject"] == ref(cast.a, "Aliya Claimant", "claimant")
         assert backlog[3]["actor"] == ref(cast.m, *MEDIATOR)
@@ -144,7 +161,12 @@ async def test_when_mediator_mutes_then_party_cannot_post_until_unmuted(cast, ad
         await a.expect_error("muted", client_id=client_id)
         await a.send({"type": "typing", "active": True})
         await a.expect_error("muted")
-        assert await db(lambda: RoomEvent.objects.filter(room=admitted, kind=EventKind.MESSAGE).count())() == 0
+        assert (
+            await db(
+                lambda: RoomEvent.objects.filter(room=admitted, kind=EventKind.MESSAGE).count()
+            )()
+            == 0
+        )
 
         await m.send({"type": "participant.unmute", "participant": str(cast.a.public_id)})
         assert (await b.wait_for(is_event("unmuted")))["seq"] == 8
@@ -161,7 +183,9 @@ async def test_when_mediator_mutes_then_party_cannot_post_until_unmuted(cast, ad
     ]
 
 
-async def test_when_mediator_removes_party_then_socket_closes_4403_until_admitted_again(cast, admitted):
+async def test_when_mediator_removes_party_then_socket_closes_4403_until_admitted_again(
+    cast, admitted
+):
     async with enter_all(admitted, cast.mediator, cast.party_a, cast.party_b) as (m, a, b):
         await m.send({"type": "participant.remove", "participant": str(cast.a.public_id)})
 
@@ -213,12 +237,21 @@ async def test_when_mediator_locks_room_then_only_the_mediator_posts_or_enters(c
 # --- redaction ------------------------------------------------------------------------------------
 
 
-async def test_when_mediator_redacts_message_then_everyone_sees_redacted_and_body_is_gone(cast, admitted):
+async def test_when_mediator_redacts_message_then_everyone_sees_redacted_and_body_is_gone(
+    cast, admitted
+):
     async with enter_all(admitted, cast.mediator, cast.party_a, cast.party_b) as (m, a, b):
         await b.send(send_frame("Something offensive"))
         target = (await b.expect("ack"))["seq"]
         assert target == 7
 
+        for not_a_message in (6, 99, "7", True):  # b's `joined`, no such seq, not whole numbers
+            await m.send({"type": "message.redact", "seq": not_a_message})
+            error = await m.wait_for(lambda f: f["type"] == "error")
+            assert (error["code"], error["for"]) == ("bad_request", "message.redact"), (
+                not_a_message,
+                error,
+            )
         await m.send({"type": "message.redact", "seq": target})
         for socket in (m, a, b):
             redacted = await socket.wait_for(is_event("redacted"))
@@ -233,8 +266,11 @@ async def test_when_mediator_redacts_message_then_everyone_sees_redacted_and_bod
         message = next(f for f in a.backlog if f["seq"] == target)
         assert message["type"] == "message"
         assert message["body"] == ""
-        assert message["redacted"] == {"by": ref(cast.m, *MEDIATOR), "at": message["redacted"]["at"]}
-        at = datetime.datetime.fromisoformat(message["redacted"]["at"].replace("Z", "+00:00"))
+        assert message["redacted"] == {
+            "by": ref(cast.m, *MEDIATOR),
+            "at": message["redacted"]["at"],
+        }
+        at = datetime.datetime.fromisoformat(message["redacted"]["at"])
         assert message["redacted"]["at"].endswith("Z") and at == stored.redacted_at
         assert "Something offensive" not in str(a.received)
     assert await audited(cast.case, AuditAction.MESSAGE_REDACTED) == [
@@ -245,7 +281,9 @@ async def test_when_mediator_redacts_message_then_everyone_sees_redacted_and_bod
 # --- caucuses and the end of a session -----------------------------------------------------------
 
 
-async def test_when_mediator_opens_and_closes_a_caucus_then_its_sockets_close_4409_and_it_reopens(cast, admitted):
+async def test_when_mediator_opens_and_closes_a_caucus_then_its_sockets_close_4409_and_it_reopens(
+    cast, admitted
+):
     async with enter_all(admitted, cast.mediator, cast.party_a, cast.party_b) as (m, a, b):
         await m.send({"type": "caucus.open", "party": str(cast.a.public_id)})
         opened = await m.wait_for(lambda f: f["type"] == "caucus")
@@ -266,8 +304,14 @@ async def test_when_mediator_opens_and_closes_a_caucus_then_its_sockets_close_44
         await m.send({"type": "caucus.open", "party": str(cast.a.public_id)})
         assert await a.wait_for(lambda f: f["type"] == "caucus") == opened
         async with enter(cast.party_a, caucus) as ca:
-            assert [f["kind"] for f in ca.backlog if f["type"] == "event" and f["kind"].startswith("caucus")] == [
-                "caucus_opened", "caucus_closed", "caucus_opened",
+            assert [
+                f["kind"]
+                for f in ca.backlog
+                if f["type"] == "event" and f["kind"].startswith("caucus")
+            ] == [
+                "caucus_opened",
+                "caucus_closed",
+                "caucus_opened",
             ]
             await ca.send(send_frame("Just between us"))
             await ca.wait_for(lambda f: f["type"] == "ack")
@@ -278,10 +322,16 @@ async def test_when_mediator_opens_and_closes_a_caucus_then_its_sockets_close_44
     assert await audited(cast.case, AuditAction.CAUCUS_CLOSED) == [details]
 
 
-async def test_when_mediator_ends_the_session_then_every_socket_of_the_case_closes_4409(cast, admitted):
-    caucus = await db(rooms.caucus_open)(room=admitted, user=cast.mediator, party_id=cast.a.public_id)
-    async with enter_all(admitted, cast.mediator, cast.party_a, cast.party_b) as (m, a, b), \
-            enter(cast.party_a, caucus) as ca:
+async def test_when_mediator_ends_the_session_then_every_socket_of_the_case_closes_4409(
+    cast, admitted
+):
+    caucus = await db(rooms.caucus_open)(
+        room=admitted, user=cast.mediator, party_id=cast.a.public_id
+    )
+    async with (
+        enter_all(admitted, cast.mediator, cast.party_a, cast.party_b) as (m, a, b),
+        enter(cast.party_a, caucus) as ca,
+    ):
         await m.send({"type": "session.end"})
         for socket in (m, a, b, ca):
             assert await socket.closed() == 4409
@@ -297,7 +347,9 @@ async def test_when_mediator_ends_the_session_then_every_socket_of_the_case_clos
     assert await refused_with(cast.party_a, caucus) == 4409
 
 
-async def test_when_mediator_starts_a_session_from_the_socket_then_it_is_sequenced_and_audited(cast, joint):
+async def test_when_mediator_starts_a_session_from_the_socket_then_it_is_sequenced_and_audited(
+    cast, joint
+):
     async with enter(cast.mediator, joint) as m:
         await m.send({"type": "session.start"})
         started = await m.wait_for(is_event("session_started"))
@@ -310,9 +362,15 @@ async def test_when_mediator_starts_a_session_from_the_socket_then_it_is_sequenc
 # --- a party is not the mediator ---------------------------------------------------------------
 
 
-async def test_when_party_sends_moderation_frames_then_forbidden_and_nothing_changes(cast, admitted):
-    caucus = await db(rooms.caucus_open)(room=admitted, user=cast.mediator, party_id=cast.b.public_id)
-    await db(rooms.message_post)(room=admitted, user=cast.party_b, client_id=new_client_id(), body="mine")
+async def test_when_party_sends_moderation_frames_then_forbidden_and_nothing_changes(
+    cast, admitted
+):
+    caucus = await db(rooms.caucus_open)(
+        room=admitted, user=cast.mediator, party_id=cast.b.public_id
+    )
+    await db(rooms.message_post)(
+        room=admitted, user=cast.party_b, client_id=new_client_id(), body="mine"
+    )
     b_id = str(cast.b.public_id)
     frames = [
         {"type": "session.start"},
@@ -333,8 +391,15 @@ async def test_when_party_sends_moderation_frames_then_forbidden_and_nothing_cha
         for frame in frames:
             await a.send(frame)
             error = await a.next()
-            assert (error["type"], error.get("code"), error.get("for")) == ("error", "forbidden", frame["type"]), error
-        for frame in ({"type": "caucus.close"}, {"type": "participant.remove", "participant": b_id}):
+            assert (error["type"], error.get("code"), error.get("for")) == (
+                "error",
+                "forbidden",
+                frame["type"],
+            ), error
+        for frame in (
+            {"type": "caucus.close"},
+            {"type": "participant.remove", "participant": b_id},
+        ):
             await cb.send(frame)
             assert (await cb.expect_error("forbidden"))["for"] == frame["type"]
         assert await room_state(cast.case) == before
