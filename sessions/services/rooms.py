@@ -374,6 +374,15 @@ def rooms_close_for_case(*, case: Case, actor: User | None, origin: Origin = SYS
     events.send_case_closed(case, CLOSE_CLOSED)
 
 
+def _decide(admission: Admission, status: AdmissionStatus, user: User) -> None:
+    """The mediator's decision on a member; any mute ends with it."""
+    admission.status = status
+    admission.muted = False
+    admission.decided_at = timezone.now()
+    admission.decided_by = user
+    admission.save(update_fields=["status", "muted", "decided_at", "decided_by"])
+
+
 def lobby_admit(*, room: Room, user: User, participant_id, origin: Origin = SYSTEM) -> Admission:
     """Admit a waiting (or removed, or declined) member for this session."""
     with transaction.atomic():
@@ -384,11 +393,7 @@ def lobby_admit(*, room: Room, user: User, participant_id, origin: Origin = SYST
         admission, _created = Admission.objects.get_or_create(room=room, participant=target)
         if admission.status == AdmissionStatus.ADMITTED:
             return admission
-        admission.status = AdmissionStatus.ADMITTED
-        admission.muted = False
-        admission.decided_at = timezone.now()
-        admission.decided_by = user
-        admission.save(update_fields=["status", "muted", "decided_at", "decided_by"])
+        _decide(admission, AdmissionStatus.ADMITTED, user)
         append_event(room, EventKind.ADMITTED, actor=mediator, subject=target)
         audit_room(AuditAction.LOBBY_ADMITTED, user=user, origin=origin, room=room, participant=str(target.public_id))
         events.send_admission(room, target, AdmissionStatus.ADMITTED)
@@ -405,10 +410,7 @@ def lobby_decline(*, room: Room, user: User, participant_id, origin: Origin = SY
         admission, _created = Admission.objects.get_or_create(room=room, participant=target)
         if admission.status != AdmissionStatus.WAITING:
             raise RoomRefused(_("That participant is not waiting in the lobby."), code="bad_request")
-        admission.status = AdmissionStatus.DECLINED
-        admission.decided_at = timezone.now()
-        admission.decided_by = user
-        admission.save(update_fields=["status", "decided_at", "decided_by"])
+        _decide(admission, AdmissionStatus.DECLINED, user)
         audit_room(AuditAction.LOBBY_DECLINED, user=user, origin=origin, room=room, participant=str(target.public_id))
         events.send_admission(room, target, AdmissionStatus.DECLINED)
         events.send_members_changed(room)
@@ -452,11 +454,7 @@ def participant_remove(*, room: Room, user: User, participant_id, origin: Origin
         admission, _created = Admission.objects.get_or_create(room=room, participant=target)
         if admission.status == AdmissionStatus.REMOVED:
             return admission
-        admission.status = AdmissionStatus.REMOVED
-        admission.muted = False
-        admission.decided_at = timezone.now()
-        admission.decided_by = user
-        admission.save(update_fields=["status", "muted", "decided_at", "decided_by"])
+        _decide(admission, AdmissionStatus.REMOVED, user)
         append_event(room, EventKind.REMOVED, actor=mediator, subject=target)
         audit_room(AuditAction.PARTICIPANT_REMOVED, user=user, origin=origin, room=room, participant=str(target.public_id))
         events.send_kick(room, target, CLOSE_FORBIDDEN)
