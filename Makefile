@@ -25,12 +25,13 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test system-deps
 
 # Debian's chromium drives the browser tests (Playwright never downloads one);
-# gettext compiles translations.
+# gettext compiles translations; redis-server lets the multi-process system
+# test run on a machine whose own Redis is not configured.
 system-deps:
-	@command -v chromium >/dev/null && command -v msgfmt >/dev/null || { \
-	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core"; \
+	@command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null || { \
+	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core redis-server"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core redis-server >/dev/null; }
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -7,6 +7,7 @@ live fan-out; the database is the record, and clients `resume` from it.
 """
 
 import datetime
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -90,9 +91,13 @@ def send_members_changed(room: Room) -> None:
     _send(room.moderators_group, {"type": "room.members_changed"})
 
 
-def send_presence(room: Room, online: list[str]) -> None:
-    """To every socket admitted to the room."""
-    _send(room.group, {"type": "room.presence", "online": online})
+def send_presence(room: Room, online: Callable[[], list[str]]) -> None:
+    """To every socket admitted to the room: who is online, read after the commit."""
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().group_send)(
+            room.group, {"type": "room.presence", "online": online()}
+        )
+    )
 
 
 def send_typing(room: Room, participant: Participant, active: bool) -> None:

@@ -304,17 +304,8 @@ def connection_seen(*, channel_name: str) -> None:
 
 
 def _presence_changed(room: Room) -> None:
-    transaction.on_commit(lambda: _announce_presence(room))
+    events.send_presence(room, lambda: online_participants(room))
     events.send_members_changed(room)
-
-
-def _announce_presence(room: Room) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    async_to_sync(get_channel_layer().group_send)(
-        room.group, {"type": "room.presence", "online": online_participants(room)}
-    )
 
 
 def session_start(*, room: Room, user: User, origin: Origin = SYSTEM) -> MediationSession:

@@ -21,14 +21,18 @@ realtime.md, guarantees 1-4):
 `test_quiet_room_keeps_its_socket`: a room where nobody speaks for a few
 seconds keeps its sockets (a lull is normal in a mediation).
 
-The channel layer must span processes, so these need Redis: without
-REDIS_URL they are skipped locally and fail in CI (CI=true).
+The channel layer must span processes, so these run on Redis: the run's own
+(REDIS_URL; in CI the machine's), or else a private redis-server they start.
 """
 
 import asyncio
 import json
 import os
 import random
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections import Counter, defaultdict
 
@@ -39,7 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from sessions.models import EventKind, Room, RoomEvent
 from sessions.services import rooms
-from tests.asgi_server import daphne_processes, session_cookie
+from tests.asgi_server import daphne_processes, free_port, session_cookie
 
 MESSAGES_EACH = 30
 KILL_AFTER = 15  # A's first process dies right after A sent this many messages
@@ -53,18 +57,37 @@ SERVER_CRASH = "Exception inside application"  # how Daphne logs a consumer that
 
 
 @pytest.fixture
-def redis_channel_layer():
-    """The in-memory channel layer cannot span processes: no Redis, no test.
-    Skipped on a developer machine without Redis; a failure in CI."""
+def redis_channel_layer(tmp_path):
+    """Daphne processes share a room only through the Redis channel layer (the
+    in-memory layer is per process). The run's Redis when it has one (CI: the
+    machine's); otherwise a private `redis-server` (Debian package, installed by
+    `make test`) on a free port, stopped afterwards."""
     if os.environ.get("REDIS_URL", ""):
-        return os.environ["REDIS_URL"]
-    reason = (
-        "REDIS_URL is empty: Daphne processes only share a room through the Redis "
-        "channel layer (the in-memory layer is per process)"
-    )
+        yield os.environ["REDIS_URL"]
+        return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must run this test with Redis.", pytrace=False)
-    pytest.skip(reason)
+        pytest.fail("REDIS_URL is empty: CI must run this test on the machine's Redis.", pytrace=False)
+    server = shutil.which("redis-server")
+    assert server, "redis-server is not installed: `make test` installs Debian's redis-server"
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def open_session_with(case, mediator, *parties) -> Room:
@@ -337,7 +360,7 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
     cookies = {"a": session_cookie(party_a), "b": session_cookie(party_b)}
 
     # The chat rate limit (10 messages / 10 s per user) is not under test here.
-    with daphne_processes(2, tmp_path, ODR_CHAT_RATE_COUNT="1000") as (first, second):
+    with daphne_processes(2, tmp_path, REDIS_URL=redis_channel_layer, ODR_CHAT_RATE_COUNT="1000") as (first, second):
         state: dict = {}
 
         def context() -> str:
@@ -455,7 +478,7 @@ def test_quiet_room_keeps_its_socket(redis_channel_layer, active_case, party_a, 
     joint = open_session_with(active_case, mediator, party_a)
     cookie = session_cookie(party_a)
 
-    with daphne_processes(1, tmp_path) as (server,):
+    with daphne_processes(1, tmp_path, REDIS_URL=redis_channel_layer) as (server,):
         state: dict = {}
 
         def context() -> str:
