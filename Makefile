@@ -26,12 +26,13 @@ install-test: $(VENV)/.installed-test system-deps
 
 # Debian's chromium drives the browser tests (Playwright never downloads one);
 # gettext compiles translations; redis-server lets the multi-process system
-# test run on a machine whose own Redis is not configured.
+# test run on a machine whose own Redis is not configured; pg_dump lets the
+# confidentiality test read a dump of the database for plaintext.
 system-deps:
-	@command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null || { \
-	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core redis-server"; \
+	@command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null && command -v pg_dump >/dev/null || { \
+	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core redis-server postgresql-client"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core redis-server >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core redis-server postgresql-client >/dev/null; }
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -12,3 +12,10 @@ class AgreementsConfig(AppConfig):
     name = "agreements"
     verbose_name = _("Agreements")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from agreements import policies  # noqa: F401  (registers the rules)
+        from agreements.services import drafts_destroy
+        from sessions.services.retention import case_content_destroying
+
+        case_content_destroying.connect(drafts_destroy, dispatch_uid="agreements.drafts_destroy")

@@ -243,6 +243,33 @@ class AuditAction(models.TextChoices):
     CAUCUS_CLOSED = "caucus.closed", _("Caucus closed")
     MESSAGE_REDACTED = "message.redacted", _("Message redacted")
     DOCUMENT_SHARED = "document.shared", _("Document shared in a room")
+    UNDERTAKING_ACCEPTED = "undertaking.accepted", _("Confidentiality undertaking accepted")
+    CONTACTS_SHARING_CHANGED = "participant.contacts_sharing", _("Contact sharing changed")
+    TRANSCRIPT_CONSENT_GIVEN = "transcript.consent_given", _("Consent to a transcript given")
+    TRANSCRIPT_CONSENT_WITHDRAWN = "transcript.consent_withdrawn", _("Consent to a transcript withdrawn")
+    TRANSCRIPT_EXPORTED = "transcript.exported", _("Transcript exported")
+    LEGAL_HOLD_PLACED = "case.legal_hold_placed", _("Legal hold placed")
+    LEGAL_HOLD_LIFTED = "case.legal_hold_lifted", _("Legal hold lifted")
+    CONTENT_DESTROYED = "case.content_destroyed", _("Case content destroyed (retention)")
+    BREAK_GLASS_OPENED = "case.break_glass", _("Break-glass access to case content")
+    BREAK_GLASS_VIEWED = "case.break_glass_viewed", _("Case content read under break-glass access")
+    MASTER_KEY_ROTATED = "keys.master_rotated", _("Master key rotated")
+    DRAFT_SAVED = "agreement.draft_saved", _("Agreement draft saved")
+
+
+class DataKey(models.Model):
+    """A data key for one case's content, stored wrapped by the master key
+    named `key_id` (see odr.crypto). Destroying it (crypto-shredding) clears
+    `wrapped` for good; the row stays as the record that it happened."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    key_id = models.CharField(max_length=16, db_index=True)
+    wrapped = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"data key {self.public_id} ({'destroyed' if self.destroyed_at else self.key_id})"
 
 
 class AuditEvent(models.Model):

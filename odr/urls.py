@@ -19,4 +19,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard", RedirectView.as_view(pattern_name="mediation:dashboard", permanent=False), name="dashboard"),
     path("", include("sessions.urls")),
+    path("", include("agreements.urls")),
 ]

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from sessions.models import EventKind, Participant, Room, RoomEvent
+from sessions.services import confidentiality
 
 
 def iso(at: datetime.datetime) -> str:
@@ -40,7 +41,7 @@ def event_frame(event: RoomEvent) -> dict:
             "id": str(event.public_id),
             "client_id": str(event.client_id) if event.client_id else None,
             "author": participant_ref(event.actor),
-            "body": event.body,
+            "body": confidentiality.message_text(event),
             "sent_at": iso(event.at),
         }
         if event.redacted_at is not None:
@@ -59,6 +60,8 @@ def event_frame(event: RoomEvent) -> dict:
         frame["target_seq"] = event.target_seq
     if event.kind == EventKind.DOCUMENT and event.document is not None:
         document = event.document
+        if not hasattr(document, "name"):
+            confidentiality.reveal_events([event], event.room.case)
         frame["document"] = {
             "id": str(document.public_id),
             "name": document.name,

@@ -6,6 +6,7 @@ from django.http import Http404
 from odr import policy
 from odr.policy import rule
 from sessions.models import (
+    CLOSED_STATUSES,
     PARTY_ROLES,
     Admission,
     AdmissionStatus,
@@ -156,9 +157,27 @@ def _invite_observer(user, case) -> bool:
 
 @rule("case.view_contacts")
 def _view_contacts(user, participant) -> bool:
-    """Parties' contact details: the mediator and the participant themselves."""
-    viewer = _active(user, participant.case, [Role.MEDIATOR])
-    return viewer is not None or participant.user_id == user.pk
+    """A participant's email and phone: the mediator, the participant
+    themselves, and the others in the case only if the participant shares them."""
+    if participant.user_id == user.pk or _active(user, participant.case, [Role.MEDIATOR]) is not None:
+        return True
+    return participant.shares_contacts and _view(user, participant.case)
+
+
+@rule("case.legal_hold")
+def _legal_hold(user, case) -> bool:
+    """Administrators place and lift legal holds."""
+    return user.is_authenticated and user.is_active and user.is_staff
+
+
+@rule("case.break_glass")
+def _break_glass(user, case) -> bool:
+    """Administrators may open audited, time-limited access to a case's
+    content; never a participant of the case (they use the rooms)."""
+    return (
+        user.is_authenticated and user.is_active and user.is_staff
+        and case.content_destroyed_at is None and participant_of(user, case) is None
+    )
 
 
 @rule("invitation.answer")
@@ -174,6 +193,13 @@ def _answer_invitation(user, invitation) -> bool:
 
 
 # --- Rooms ---------------------------------------------------------------------
+
+
+def undertaken(participant: Participant | None) -> bool:
+    """Has accepted the current confidentiality undertaking for the case."""
+    from sessions.services.confidentiality import undertaking_accepted
+
+    return undertaking_accepted(participant)
 
 
 def room_member(user, room: Room) -> Participant | None:
@@ -218,7 +244,7 @@ def _room_read(user, room) -> bool:
     """Room content (history, documents) outside the socket: the mediator, or
     a member admitted to the room in the current session."""
     participant = room_member(user, room)
-    if participant is None or room.case.status != CaseStatus.ACTIVE:
+    if participant is None or room.case.status != CaseStatus.ACTIVE or not undertaken(participant):
         return False
     if participant.role == Role.MEDIATOR:
         return True
@@ -227,9 +253,21 @@ def _room_read(user, room) -> bool:
     ).exists() and room.is_open
 
 
+@rule("room.see_closed")
+def _room_see_closed(user, room) -> bool:
+    """After the case ends its members see that the room closed, and when
+    its content will be (or was) destroyed; not the content."""
+    return room_member(user, room) is not None and room.case.status in CLOSED_STATUSES
+
+
 @rule("room.enter")
 def _room_enter(user, room) -> bool:
-    return _room_view(user, room) and (room.is_open or _is_mediator(user, room))
+    """Nobody enters before accepting the case's confidentiality undertaking."""
+    return (
+        _room_view(user, room)
+        and (room.is_open or _is_mediator(user, room))
+        and undertaken(room_member(user, room))
+    )
 
 
 @rule("room.post")
@@ -240,12 +278,43 @@ def _room_post(user, room) -> bool:
         participant is not None
         and participant.role != Role.OBSERVER
         and room.case.status == CaseStatus.ACTIVE
+        and undertaken(participant)
     )
 
 
 @rule("room.moderate")
 def _room_moderate(user, room) -> bool:
-    return _is_mediator(user, room) and room.case.status == CaseStatus.ACTIVE
+    return (
+        _is_mediator(user, room)
+        and room.case.status == CaseStatus.ACTIVE
+        and undertaken(room_member(user, room))
+    )
+
+
+@rule("room.consent")
+def _room_consent(user, room) -> bool:
+    """A party in the room gives or withdraws consent to a transcript."""
+    participant = room_member(user, room)
+    return (
+        participant is not None
+        and participant.role in PARTY_ROLES
+        and room.case.status == CaseStatus.ACTIVE
+        and _room_read(user, room)
+    )
+
+
+@rule("room.export")
+def _room_export(user, room) -> bool:
+    """The mediator exports a transcript only when every party in the room
+    has consented there (and has not withdrawn), and the content still exists."""
+    from sessions.services.transcripts import all_parties_consent
+
+    return (
+        _is_mediator(user, room)
+        and room.case.content_destroyed_at is None
+        and undertaken(room_member(user, room))
+        and all_parties_consent(room)
+    )
 
 
 def _is_mediator(user, room) -> bool:

@@ -1,25 +1,49 @@
 """Room pages: the room itself, document upload and download."""
 
+import io
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from odr import policy
 from odr.audit import Origin
+from odr.crypto import ContentDestroyed
 from sessions import events, selectors
-from sessions.models import RoomKind
-from sessions.policies import access_room
-from sessions.services import documents, rooms
+from sessions.models import CLOSED_STATUSES, Room, RoomKind
+from sessions.policies import access_room, undertaken
+from sessions.services import confidentiality, documents, retention, rooms, transcripts
 from sessions.services.rooms import RoomGone, RoomRefused
+
+
+def _closed_room(user, room_id) -> Room | None:
+    """A room of a case that has ended, for one of its members: the page then
+    says when its content will be (or was) destroyed."""
+    room = Room.objects.select_related("case").filter(public_id=room_id).first()
+    if room is None or room.case.status not in CLOSED_STATUSES:
+        return None
+    return room if policy.can(user, "room.see_closed", room) else None
 
 
 @login_required
 def room(request, room_id):
+    closed = _closed_room(request.user, room_id)
+    if closed is not None:
+        return render(
+            request,
+            "mediation/room_closed.html",
+            {"room": closed, "case": closed.case, "destruction_date": retention.destruction_date(closed.case),
+             "hold": retention.legal_hold_in_force(closed.case)},
+        )
     room, me = access_room(request.user, room_id, action="room.view")
+    if not undertaken(me):
+        target = reverse("mediation:undertaking", args=[room.case.public_id])
+        return redirect(f"{target}?{urlencode({'next': request.path})}")
     readable = policy.can(request.user, "room.read", room)
     latest = []
     if readable:
@@ -49,10 +73,22 @@ def room(request, room_id):
             "is_caucus": room.kind == RoomKind.CAUCUS,
             "rooms_nav": selectors.rooms_for(user=request.user, case=room.case),
             "can_post": policy.can(request.user, "room.post", room),
+            "transcript": _transcript_state(request.user, room, me),
             "client": client,
             "strings": client_strings(),
         },
     )
+
+
+def _transcript_state(user, room: Room, me) -> dict:
+    parties = transcripts.room_parties(room)
+    answers = transcripts.consents(room)
+    return {
+        "parties": [(party, answers.get(party.pk, False)) for party in parties],
+        "can_consent": policy.can(user, "room.consent", room),
+        "my_consent": answers.get(me.pk, False),
+        "can_export": policy.can(user, "room.export", room),
+    }
 
 
 def client_strings() -> dict[str, str]:
@@ -108,6 +144,8 @@ def client_strings() -> dict[str, str]:
         "kind_session_started": _("{actor} started the session"),
         "kind_session_ended": _("{actor} ended the session"),
         "kind_closed": _("The room was closed"),
+        "kind_consent_given": _("{actor} consented to a transcript of this room"),
+        "kind_consent_withdrawn": _("{actor} withdrew consent to a transcript of this room"),
         "role_claimant": _("Claimant"),
         "role_respondent": _("Respondent"),
         "role_representative": _("Representative"),
@@ -151,8 +189,14 @@ def document_download(request, room_id, document_id):
     document = room.documents.filter(public_id=document_id).first()
     if document is None:
         raise Http404
+    try:
+        cipher = confidentiality.case_cipher(room.case)
+        content = confidentiality.document_content(document, cipher)
+    except ContentDestroyed:
+        raise Http404 from None
+    confidentiality.reveal_document(document, cipher)
     response = FileResponse(
-        document.file.open("rb"),
+        io.BytesIO(content),
         as_attachment=True,
         filename=document.name,
         content_type=document.content_type,

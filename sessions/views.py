@@ -1,5 +1,6 @@
 """Pages of the procedure: parse the request, call a service, render."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,7 +23,7 @@ from sessions.forms import (
 )
 from sessions.models import CaseStatus, Role
 from sessions.policies import access_case, participant_of
-from sessions.services import intake, invitations, mediators, procedure
+from sessions.services import confidentiality, intake, invitations, mediators, procedure, retention
 
 
 def _show_errors(request, error: ValidationError) -> None:
@@ -161,6 +162,11 @@ def case_detail(request, case_id):
             "invite_form": InviteForm(),
             "days_left": case.term_days_left(),
             "rooms": selectors.rooms_for(user=user, case=case),
+            "undertaking": viewer.undertakings.filter(text_version=confidentiality.UNDERTAKING_VERSION).first()
+            if viewer else None,
+            "destruction_date": retention.destruction_date(case),
+            "legal_hold": retention.legal_hold_in_force(case),
+            "retention_days": settings.ODR_RETENTION_DAYS,
         },
     )
 

@@ -40,6 +40,19 @@ def accept_atm(case, user, origin):
     return procedure.atm_accept(case=case, user=user, text_sha256=agreement_to_mediate.digest(text), origin=origin)
 
 
+def accept_undertaking(case, user, origin=None):
+    """The user accepts the case's confidentiality undertaking, as shown."""
+    from odr.audit import SYSTEM
+    from sessions.services import confidentiality
+
+    case.refresh_from_db()
+    text = confidentiality.undertaking_render(case=case, language=case.language)
+    return confidentiality.undertaking_accept(
+        case=case, user=user, text_sha256=confidentiality.undertaking_digest(text),
+        language=case.language, origin=origin or SYSTEM,
+    )
+
+
 @pytest.fixture
 def accepted_case(invited_case, party_b, mediator, origin) -> Case:
     accept_all_invitations(invited_case, party_b, origin=origin)
@@ -52,5 +65,7 @@ def accepted_case(invited_case, party_b, mediator, origin) -> Case:
 def active_case(accepted_case, party_a, party_b, mediator, origin) -> Case:
     for user in (party_a, party_b, mediator):
         accept_atm(accepted_case, user, origin)
+    for user in (party_a, party_b, mediator):
+        accept_undertaking(accepted_case, user, origin)
     accepted_case.refresh_from_db()
     return accepted_case

@@ -85,6 +85,12 @@ class Case(models.Model):
     term_days = models.PositiveSmallIntegerField(default=30)
     term_started_on = models.DateField(null=True, blank=True)
     term_ends_on = models.DateField(null=True, blank=True)
+    # The key that seals this case's content (odr.crypto); destroyed, with the
+    # content, ODR_RETENTION_DAYS after closing unless under legal hold.
+    data_key = models.OneToOneField(
+        "odr.DataKey", null=True, blank=True, on_delete=models.PROTECT, related_name="case"
+    )
+    content_destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -146,6 +152,8 @@ class Participant(models.Model):
     )
     respond_by = models.DateTimeField(null=True, blank=True)
     decline_reason = models.CharField(max_length=500, blank=True)
+    # A party's email and phone are shown to the other side only if they say so.
+    shares_contacts = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     answered_at = models.DateTimeField(null=True, blank=True)
 

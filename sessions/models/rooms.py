@@ -138,18 +138,21 @@ class EventKind(models.TextChoices):
     SESSION_STARTED = "session_started", _("Session started")
     SESSION_ENDED = "session_ended", _("Session ended")
     CLOSED = "closed", _("Room closed")
+    CONSENT_GIVEN = "consent_given", _("Consented to a transcript")
+    CONSENT_WITHDRAWN = "consent_withdrawn", _("Withdrew consent to a transcript")
 
 
 class RoomEvent(models.Model):
     """One sequenced event of a room: a message or a system event.
 
-    A message is idempotent on (room, client_id). A redacted message keeps
-    who redacted it and when; its body is gone."""
+    A message is idempotent on (room, client_id). Its body is stored sealed
+    with the case's data key (`body_sealed`, see sessions.content); a
+    redacted or destroyed message keeps who and when, not the body."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField()
-    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
     at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(
         Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -158,7 +161,7 @@ class RoomEvent(models.Model):
         Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     client_id = models.UUIDField(null=True, blank=True)
-    body = models.TextField(blank=True)
+    body_sealed = models.BinaryField(null=True, editable=False)
     document = models.ForeignKey(
         "RoomDocument", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -191,17 +194,17 @@ def _document_path(instance, _filename) -> str:
 
 
 class RoomDocument(models.Model):
-    """A file shared in a room; stored outside the web root, served by a view
-    that asks the policy."""
+    """A file shared in a room; stored sealed with the case's data key outside
+    the web root, served by a view that asks the policy. Its name is sealed
+    too; size and type stay readable as metadata."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="documents")
     shared_by = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+")
-    name = models.CharField(max_length=200)
+    name_sealed = models.BinaryField(null=True, editable=False)
     content_type = models.CharField(max_length=100)
     size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    file = models.FileField(storage=_private_storage, upload_to=_document_path, max_length=200)
+    file = models.FileField(storage=_private_storage, upload_to=_document_path, max_length=200, blank=True)
     shared_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

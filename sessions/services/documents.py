@@ -1,11 +1,12 @@
-"""Documents shared in a room: checked by content, stored outside the web root."""
+"""Documents shared in a room: checked by content, sealed with the case's
+data key, stored outside the web root."""
 
-import hashlib
 import os
 import unicodedata
 
 import filetype
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 from odr.audit import SYSTEM, Origin
 from odr.models import AuditAction, User
 from sessions.models import EventKind, Room, RoomDocument
-from sessions.services import rooms
+from sessions.services import confidentiality, rooms
 from sessions.services.rooms import RoomRefused
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -77,29 +78,27 @@ def document_share(
             _("This kind of file cannot be shared. Share a PDF, an image, a DOCX or ODT document, or plain text."),
             code="bad_request",
         )
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
     upload.seek(0)
+    plaintext = upload.read()
     document = None
     try:
         with transaction.atomic():
             room = rooms.lock_room(room)
             current = rooms.check_may_speak(room=room, user=user)
+            cipher = confidentiality.case_cipher(room.case)
+            name = clean_name(upload.name or "")
             document = RoomDocument(
-                room=room,
-                shared_by=current.participant,
-                name=clean_name(upload.name or ""),
-                content_type=content_type,
-                size=upload.size,
-                sha256=digest.hexdigest(),
+                room=room, shared_by=current.participant, content_type=content_type, size=len(plaintext)
             )
-            document.file.save("upload", upload, save=False)
+            document.name_sealed = cipher.seal_text(name, aad=confidentiality.document_aad(document, "name"))
+            sealed = cipher.seal(plaintext, aad=confidentiality.document_aad(document, "file"))
+            document.file.save("upload", ContentFile(sealed), save=False)
             document.save()
+            document.name = name
             rooms.append_event(room, EventKind.DOCUMENT, actor=current.participant, document=document)
             rooms.audit_room(
                 AuditAction.DOCUMENT_SHARED, user=user, origin=origin, room=room,
-                document=str(document.public_id), sha256=document.sha256,
+                document=str(document.public_id), size=document.size, content_type=content_type,
             )
     except BaseException:
         # Nothing half written: a file whose row did not commit is removed.

@@ -28,7 +28,7 @@ from sessions.models import (
     TermExtensionAnswer,
 )
 from sessions.policies import participant_of
-from sessions.services import rooms
+from sessions.services import retention, rooms
 from sessions.services.errors import ProcedureError, TransitionRefused
 
 
@@ -66,6 +66,7 @@ def case_transition(
         rooms.room_joint(case)
     if to in CLOSED_STATUSES:
         rooms.rooms_close_for_case(case=case, actor=actor, origin=origin)
+        retention.destruction_schedule(case)
     audit_record(
         action=AuditAction.CASE_TRANSITIONED,
         actor=actor,

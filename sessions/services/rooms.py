@@ -36,7 +36,8 @@ from sessions.models import (
     RoomEvent,
     RoomKind,
 )
-from sessions.policies import room_member
+from sessions.policies import room_member, undertaken
+from sessions.services import confidentiality
 from sessions.services.errors import ProcedureError
 
 # Close codes of the contract (../shared/contracts/realtime.md).
@@ -91,7 +92,7 @@ def standing(*, room: Room, user: User) -> Standing:
     room.refresh_from_db(fields=["is_open", "locked", "last_seq"])
     room.case.refresh_from_db(fields=["status"])
     participant = room_member(user, room)
-    if participant is None:
+    if participant is None or not undertaken(participant):
         raise RoomGone(CLOSE_FORBIDDEN)
     if not policy.can(user, "room.view", room):
         raise RoomGone(CLOSE_CLOSED)
@@ -172,11 +173,12 @@ def members_state(room: Room) -> list[dict]:
 
 
 def events_after(*, room: Room, after_seq: int, limit: int = 500) -> list[RoomEvent]:
-    return list(
+    rows = list(
         room.events.filter(seq__gt=after_seq)
         .select_related("actor__user", "subject__user", "redacted_by__user", "document", "room")
         .order_by("seq")[:limit]
     )
+    return confidentiality.reveal_events(rows, room.case)
 
 
 def events_before(*, room: Room, before_seq: int, limit: int) -> list[RoomEvent]:
@@ -186,7 +188,7 @@ def events_before(*, room: Room, before_seq: int, limit: int) -> list[RoomEvent]
         .order_by("-seq")[:limit]
     )
     rows.reverse()
-    return rows
+    return confidentiality.reveal_events(rows, room.case)
 
 
 # --- Writing -----------------------------------------------------------------------------
@@ -196,11 +198,20 @@ def lock_room(room: Room) -> Room:
     return Room.objects.select_for_update(of=("self",)).select_related("case", "party").get(pk=room.pk)
 
 
-def append_event(room: Room, kind: EventKind, *, actor=None, subject=None, **fields) -> RoomEvent:
-    """The room's next event, on the locked room row; broadcast on commit."""
+def append_event(
+    room: Room, kind: EventKind, *, actor=None, subject=None, text: str | None = None, **fields
+) -> RoomEvent:
+    """The room's next event, on the locked room row; broadcast on commit.
+    A message's `text` is stored sealed with the case's data key."""
     room.last_seq += 1
     Room.objects.filter(pk=room.pk).update(last_seq=room.last_seq)
-    event = RoomEvent.objects.create(room=room, seq=room.last_seq, kind=kind, actor=actor, subject=subject, **fields)
+    event = RoomEvent(room=room, seq=room.last_seq, kind=kind, actor=actor, subject=subject, **fields)
+    if text is not None:
+        event.body_sealed = confidentiality.case_cipher(room.case).seal_text(
+            text, aad=confidentiality.message_aad(event)
+        )
+        event.text = text
+    event.save(force_insert=True)
     event.room = room
     events.send_room_event(event)
     return event
@@ -479,10 +490,10 @@ def message_redact(*, room: Room, user: User, seq, origin: Origin = SYSTEM) -> R
             raise RoomRefused(_("No such message in this room."), code="bad_request")
         if message.redacted_at is not None:
             return message
-        message.body = ""
+        message.body_sealed = None
         message.redacted_at = timezone.now()
         message.redacted_by = mediator
-        message.save(update_fields=["body", "redacted_at", "redacted_by"])
+        message.save(update_fields=["body_sealed", "redacted_at", "redacted_by"])
         append_event(room, EventKind.REDACTED, actor=mediator, subject=message.actor, target_seq=seq)
         audit_room(AuditAction.MESSAGE_REDACTED, user=user, origin=origin, room=room, seq=seq)
     return message
@@ -579,7 +590,7 @@ def message_post(*, room: Room, user: User, client_id, body) -> tuple[RoomEvent,
         _check_may_speak(room, user, current)
         try:
             with transaction.atomic():
-                event = append_event(room, EventKind.MESSAGE, actor=current.participant, client_id=client_uuid, body=body)
+                event = append_event(room, EventKind.MESSAGE, actor=current.participant, client_id=client_uuid, text=body)
         except IntegrityError:
             raise RoomRefused(_("The message could not be stored; send it again."), code="server_error") from None
     return event, True

@@ -19,6 +19,7 @@ from sessions.models import EventKind, Participant, Room, RoomEvent, RoomKind
 from sessions.services import rooms
 from tests.asgi_server import DaphneProcess, free_port, server_env, session_cookie
 from tests.e2e.conftest import DEFAULT_TIMEOUT_MS
+from tests.sealed import messages_of, opened
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -281,8 +282,8 @@ def test_when_mediator_admits_party_from_lobby_then_they_chat_both_ways_and_html
         expect(shown.locator("p.body")).to_have_text(XSS)
         no_script_ran(person)
 
-    stored = RoomEvent.objects.filter(room=setting.joint, kind=EventKind.MESSAGE).order_by("seq")
-    assert [(e.actor.user_id, e.body) for e in stored] == [
+    stored = opened(RoomEvent.objects.filter(room=setting.joint, kind=EventKind.MESSAGE).order_by("seq"))
+    assert [(e.actor.user_id, e.text) for e in stored] == [
         (setting.mediator.pk, "Good morning. Shall we start with the rent?"),
         (setting.party_a.pk, "Yes, the rent first."),
         (setting.party_a.pk, XSS),
@@ -335,9 +336,7 @@ def test_when_mediator_opens_caucus_then_only_that_party_sees_what_is_said_there
     assert secret not in claimant.log.inner_text()
     expect(claimant.page.locator("#notice")).to_be_hidden()
     expect(claimant.page.locator("main")).not_to_contain_text(re.compile("caucus", re.IGNORECASE))
-    assert list(RoomEvent.objects.filter(body=secret).values_list("room_id", flat=True)) == [
-        caucus.pk
-    ]
+    assert [e.room_id for e in messages_of(setting.case) if e.text == secret] == [caucus.pk]
     # Nor can they open the caucus by its address.
     claimant.allow(r"status of 404 \(Not Found\)")
     response = claimant.page.goto(f"{server.url}/rooms/{caucus.public_id}/")
@@ -372,7 +371,7 @@ def test_when_connection_drops_then_message_typed_offline_is_delivered_once(
     pending = party.log.locator("li.pending", has_text=text)
     expect(pending).to_have_count(1)
     expect(pending).to_contain_text("sending…")
-    assert not RoomEvent.objects.filter(body=text).exists()
+    assert not [e for e in messages_of(setting.case) if e.text == text]
 
     # Back online: the client reconnects by itself and sends what was waiting.
     server.start()
@@ -388,7 +387,7 @@ def test_when_connection_drops_then_message_typed_offline_is_delivered_once(
     for person in (party, mediator):
         expect(person.messages(text)).to_have_count(1)
         expect(person.messages("Before the drop.")).to_have_count(1)
-    assert RoomEvent.objects.filter(room=setting.joint, body=text).count() == 1
+    assert len([e for e in messages_of(setting.case) if e.text == text and e.room_id == setting.joint.pk]) == 1
 
     # And the conversation goes on over the new sockets.
     mediator.say("Welcome back.")

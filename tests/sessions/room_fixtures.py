@@ -22,7 +22,7 @@ from odr.models import AuditEvent, User
 from sessions.models import Admission, Case, Participant, Room, RoomEvent
 from sessions.services import intake, mediators, rooms
 from tests.asgi_server import session_cookie
-from tests.case_fixtures import accept_all_invitations, accept_atm
+from tests.case_fixtures import accept_all_invitations, accept_atm, accept_undertaking
 
 __all__ = [
     "AMBIENT",
@@ -268,7 +268,7 @@ async def room_state(case) -> dict:
             "events": list(
                 RoomEvent.objects.filter(room__case=case)
                 .order_by("pk")
-                .values_list("pk", "body", "redacted_at")
+                .values_list("pk", "body_sealed", "redacted_at")
             ),
             "audit": AuditEvent.objects.count(),
         }
@@ -356,6 +356,8 @@ def other_case(user_factory, mediator_factory, application_factory, origin) -> C
     case.refresh_from_db()
     for user in (claimant, respondent, other_mediator):
         accept_atm(case, user, origin)
+    for user in (claimant, respondent, other_mediator):
+        accept_undertaking(case, user, origin)
     case.refresh_from_db()
     of = {p.user_id: p for p in case.participants.all()}
     return Cast(

@@ -10,6 +10,7 @@ import pytest
 from sessions.models import EventKind, RoomEvent
 from sessions.services import rooms
 from tests.sessions.room_fixtures import *
+from tests.sealed import opened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,11 +27,10 @@ async def post(room, user, body):
 
 async def message_rows(room):
     return await db(
-        lambda: list(
-            RoomEvent.objects.filter(room=room, kind=EventKind.MESSAGE)
-            .order_by("seq")
-            .values_list("seq", "body")
-        )
+        lambda: [
+            (event.seq, event.text)
+            for event in opened(RoomEvent.objects.filter(room=room, kind=EventKind.MESSAGE).order_by("seq"))
+        ]
     )()
 
 

@@ -261,7 +261,7 @@ async def test_when_mediator_redacts_message_then_everyone_sees_redacted_and_bod
             assert redacted["subject"] == ref(cast.b, "Bolat Respondent", "respondent")
 
     stored = await db(lambda: RoomEvent.objects.get(room=admitted, seq=target))()
-    assert stored.body == "" and stored.redacted_at is not None
+    assert stored.body_sealed is None and stored.redacted_at is not None
     async with enter(cast.party_a, admitted) as a:
         message = next(f for f in a.backlog if f["seq"] == target)
         assert message["type"] == "message"

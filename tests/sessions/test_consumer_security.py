@@ -14,6 +14,7 @@ from odr.models import User
 from sessions.models import CaseStatus, Room, RoomEvent
 from sessions.services import procedure, rooms
 from tests.sessions.room_fixtures import *
+from tests.sealed import texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,11 +136,7 @@ async def test_when_caucus_message_sent_then_other_party_in_joint_room_receives_
         await b.send({"type": "history", "before_seq": joint_last + 2})
         page = await b.expect("history")
         assert not any(secret in str(page) for secret in secrets)
-    caucus_bodies = await db(
-        lambda: list(
-            RoomEvent.objects.filter(room=caucus, kind="message").values_list("body", flat=True)
-        )
-    )()
+    caucus_bodies = await db(lambda: texts(RoomEvent.objects.filter(room=caucus, kind="message")))()
     assert sorted(caucus_bodies) == sorted(secrets)
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from odr.models import AuditAction, AuditEvent
 from sessions.models import EventKind, RoomDocument, RoomEvent
 from sessions.services import rooms
+from tests.sealed import document_bytes, document_name
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489") + b"\x00" * 32
@@ -105,7 +106,8 @@ def test_when_allowed_file_is_shared_then_stored_privately_and_sequenced(session
     assert response.status_code == 201, response.content
     document = RoomDocument.objects.get()
     assert document.content_type == stored_type
-    assert document.name == name
+    assert document_name(document) == name
+    assert document_bytes(document) == data
     path = document.file.path
     assert path.startswith(str(settings.STORAGES["private"]["OPTIONS"]["location"]))
     assert name not in path  # never the uploader's name on disk

@@ -44,6 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from sessions.models import EventKind, Room, RoomEvent
 from sessions.services import rooms
 from tests.asgi_server import daphne_processes, free_port, session_cookie
+from tests.sealed import opened
 
 MESSAGES_EACH = 30
 KILL_AFTER = 15  # A's first process dies right after A sent this many messages
@@ -378,11 +379,10 @@ def test_killed_process_loses_duplicates_and_reorders_nothing(
 
         # --- the database: every client_id once, seqs 1..N, each sender's order kept
         joint.refresh_from_db()
-        stored = list(
-            RoomEvent.objects.filter(room=joint)
-            .order_by("seq")
-            .values("seq", "kind", "client_id", "body")
-        )
+        stored = [
+            {"seq": e.seq, "kind": e.kind, "client_id": e.client_id, "body": e.text}
+            for e in opened(RoomEvent.objects.filter(room=joint).order_by("seq"))
+        ]
         assert [e["seq"] for e in stored] == list(range(1, n + 1)) and joint.last_seq == n, (
             f"the room's seqs are {[e['seq'] for e in stored]}, last_seq {joint.last_seq}\n{context()}"
         )

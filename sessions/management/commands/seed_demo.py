@@ -21,7 +21,7 @@ from odr.models import (
 )
 from sessions import agreement_to_mediate
 from sessions.models import PARTY_ROLES, Case, CaseStatus, ParticipantStatus, Role
-from sessions.services import intake, invitations, mediators, procedure, rooms
+from sessions.services import confidentiality, intake, invitations, mediators, procedure, rooms
 
 PASSWORD = "demo-pass-2026"
 DEMO_DESCRIPTION = (
@@ -136,6 +136,13 @@ class Command(BaseCommand):
         if case.status != CaseStatus.ACTIVE or rooms.open_session(case) is not None:
             return
         joint = rooms.room_joint(case)
+        # The mediator accepted the confidentiality undertaking to open the
+        # session; the parties accept it when they first enter a room.
+        text = confidentiality.undertaking_render(case=case, language=mediator.preferred_language)
+        confidentiality.undertaking_accept(
+            case=case, user=mediator, text_sha256=confidentiality.undertaking_digest(text),
+            language=mediator.preferred_language, origin=SYSTEM,
+        )
         rooms.session_start(room=joint, user=mediator)
         for member in rooms.room_members(joint):
             if member.role != Role.MEDIATOR:
