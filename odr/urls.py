@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("session/keepalive", views.keepalive, name="keepalive"),
     path("accounts/", include("allauth.urls")),
     path("profile/", views.profile, name="profile"),
     path("profile/language/", views.language_switch, name="language_switch"),

@@ -1,15 +1,24 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from odr.audit import Origin
 from odr.forms import ProfileForm
 from odr.models import Language
 from odr.services import user_profile_update
+
+
+@never_cache
+def keepalive(request):
+    """Renews the session (SESSION_SAVE_EVERY_REQUEST) while someone works in
+    a room over the WebSocket alone; 401 once it has expired."""
+    return HttpResponse(status=204 if request.user.is_authenticated else 401)
 
 
 def home(request):

@@ -57,6 +57,7 @@ def room(request, room_id):
         "kind": room.kind,
         "ws_path": f"/ws/rooms/{room.public_id}/",
         "upload_url": reverse("mediation:room_documents", args=[room.public_id]),
+        "keepalive_url": reverse("keepalive"),
         "me": str(me.public_id),
         "mediator": me.role == "mediator",
         "members": members,

@@ -217,7 +217,19 @@
 
   // --- The socket -----------------------------------------------------------------
 
+  // Sessions end after inactivity (SESSION_IDLE_SECONDS). What a person does
+  // in the room (not the automatic pings) renews the session and its cookie
+  // over HTTP, at most every two minutes.
+  var lastKeepalive = Date.now();
+  function keepalive() {
+    var now = Date.now();
+    if (!cfg.keepalive_url || now - lastKeepalive < 120000) return;
+    lastKeepalive = now;
+    fetch(cfg.keepalive_url, { method: "GET", credentials: "same-origin", cache: "no-store" }).catch(function () {});
+  }
+
   function send(frame) {
+    if (frame.type !== "ping" && frame.type !== "resume") keepalive();
     if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(frame)); return true; }
     return false;
   }
