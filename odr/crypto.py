@@ -12,7 +12,6 @@ Sealed blob layout: version byte 0x01 | 12-byte nonce | ciphertext+tag.
 """
 
 import base64
-import binascii
 import hashlib
 import os
 from functools import lru_cache
@@ -24,11 +23,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
+from odr import devkey
 from odr.models import DataKey
 
 FORMAT = b"\x01"
 NONCE_BYTES = 12
-KEY_BYTES = 32
+KEY_BYTES = devkey.KEY_BYTES
 
 
 class ContentDestroyed(Exception):
@@ -50,12 +50,9 @@ def generate_master_key() -> str:
 
 def parse_master_key(text: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise ImproperlyConfigured("A master key must be 32 bytes in URL-safe base64.") from None
-    if len(raw) != KEY_BYTES:
-        raise ImproperlyConfigured("A master key must be 32 bytes in URL-safe base64.")
-    return raw
+        return devkey.parse_master_key(text)
+    except devkey.MasterKeyError as error:
+        raise ImproperlyConfigured(str(error)) from None
 
 
 def key_id(raw: bytes) -> str:

@@ -1,11 +1,33 @@
-"""The development master key: generated once into an ignored file, so that
-`make run` encrypts with a real key from the first start and keeps reading
-its own data across restarts. Never used with DEBUG off."""
+"""Master keys as text: parsing (strict, at settings load) and the
+development key, generated once into an ignored file so that `make run`
+encrypts with a real key from the first start and keeps reading its own data
+across restarts (never used with DEBUG off). No Django imports: the settings
+module calls this."""
 
 import base64
+import binascii
 import os
 import time
 from pathlib import Path
+
+
+KEY_BYTES = 32
+
+
+class MasterKeyError(ValueError):
+    pass
+
+
+def parse_master_key(text: str) -> bytes:
+    """32 bytes from URL-safe base64; anything else is refused, stray
+    characters included."""
+    try:
+        raw = base64.b64decode(text.strip().encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise MasterKeyError("A master key must be 32 bytes in URL-safe base64.") from None
+    if len(raw) != KEY_BYTES:
+        raise MasterKeyError("A master key must be 32 bytes in URL-safe base64.")
+    return raw
 
 
 def _read(path: Path) -> str:

@@ -232,12 +232,19 @@ ODR_MASTER_KEY = env.str("ODR_MASTER_KEY", default="")
 if not ODR_MASTER_KEY:
     if not DEBUG:
         raise environ.ImproperlyConfigured("ODR_MASTER_KEY must be set when DEBUG is off.")
-    from odr.devkey import development_master_key
+    from odr.devkey import development_master_key  # noqa: E402
 
     ODR_MASTER_KEY = development_master_key(Path(ODR_MASTER_KEY_FILE))
 # Retired master keys still accepted for unwrapping until `rotate_master_key`
 # has rewrapped every data key under the current one.
 ODR_PREVIOUS_MASTER_KEYS = env.list("ODR_PREVIOUS_MASTER_KEYS", default=[])
+from odr.devkey import MasterKeyError, parse_master_key  # noqa: E402
+
+try:
+    for _key in (ODR_MASTER_KEY, *ODR_PREVIOUS_MASTER_KEYS):
+        parse_master_key(_key)
+except MasterKeyError as _error:
+    raise environ.ImproperlyConfigured(f"ODR_MASTER_KEY / ODR_PREVIOUS_MASTER_KEYS: {_error}") from None
 
 # --- Retention and confidentiality ----------------------------------------------------
 # A closed case's content (chat, caucus talk, documents, drafts) is destroyed

@@ -51,11 +51,16 @@ def seal_existing_content(apps, schema_editor):
         aad = f"room-document:{document.public_id}:"
         document.name_sealed = crypto.seal_with(raw, document.name.encode(), aad=(aad + "name").encode())
         if document.file.name:
-            with document.file.open("rb") as handle:
-                plaintext = handle.read()
             old_name = document.file.name
-            document.file.save("upload", ContentFile(crypto.seal_with(raw, plaintext, aad=(aad + "file").encode())), save=False)
-            document.file.storage.delete(old_name)
+            try:
+                with document.file.open("rb") as handle:
+                    plaintext = handle.read()
+            except FileNotFoundError:
+                document.file = ""  # already gone from disk: nothing to seal
+            else:
+                sealed = crypto.seal_with(raw, plaintext, aad=(aad + "file").encode())
+                document.file.save("upload", ContentFile(sealed), save=False)
+                document.file.storage.delete(old_name)
         document.save(update_fields=["name_sealed", "file"])
 
 

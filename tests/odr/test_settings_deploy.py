@@ -1,6 +1,7 @@
 """The production configuration, read from the environment, passes Django's
 deployment checks; each run is a fresh process, since settings are read once."""
 
+import base64
 import json
 import os
 import secrets
@@ -45,7 +46,7 @@ def _production(**overrides):
         "DEBUG": "false",
         "SECRET_KEY": _random_secret(),
         "ALLOWED_HOSTS": "odr.example.kz",
-        "ODR_MASTER_KEY": _random_secret(44),
+        "ODR_MASTER_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
     return _environment(**{**production, **overrides})
 

@@ -10,7 +10,7 @@ Procedure (docs/confidentiality.md, docs/operations.md):
      every copy of it (backups of the key included).
 """
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from odr import crypto
 from odr.audit import audit_record
@@ -28,7 +28,13 @@ class Command(BaseCommand):
             self.stdout.write(crypto.generate_master_key())
             return
         kid = crypto.current_key_id()
-        rewrapped, current = crypto.rewrap_all()
+        try:
+            rewrapped, current = crypto.rewrap_all()
+        except crypto.UndecryptableError as error:
+            raise CommandError(
+                f"{error} Put the old master key in ODR_PREVIOUS_MASTER_KEYS and run again; nothing was changed "
+                "in the batch that failed."
+            ) from None
         left = DataKey.objects.filter(destroyed_at__isnull=True).exclude(key_id=kid).count()
         audit_record(
             action=AuditAction.MASTER_KEY_ROTATED, actor=None,
