@@ -16,7 +16,9 @@ from sessions.policies import access_case
 
 @login_required
 def draft(request, case_id):
-    case = access_case(request.user, case_id, action="agreement.view_draft")
+    case = access_case(request.user, case_id)
+    if not policy.can(request.user, "agreement.view_draft", case):
+        raise Http404  # observers, before the undertaking, after destruction: as if absent
     if request.method == "POST":
         try:
             services.draft_save(

@@ -303,6 +303,19 @@ def _room_consent(user, room) -> bool:
     )
 
 
+@rule("room.withdraw_consent")
+def _room_withdraw_consent(user, room) -> bool:
+    """A party may withdraw consent until the export, even between sessions
+    or after their caucus closed (voluntariness): no admission needed."""
+    participant = room_member(user, room)
+    return (
+        participant is not None
+        and participant.role in PARTY_ROLES
+        and room.case.status == CaseStatus.ACTIVE
+        and undertaken(participant)
+    )
+
+
 @rule("room.export")
 def _room_export(user, room) -> bool:
     """The mediator exports a transcript only when every party in the room

@@ -87,6 +87,7 @@ def _transcript_state(user, room: Room, me) -> dict:
     return {
         "parties": [(party, answers.get(party.pk, False)) for party in parties],
         "can_consent": policy.can(user, "room.consent", room),
+        "can_withdraw": policy.can(user, "room.withdraw_consent", room),
         "my_consent": answers.get(me.pk, False),
         "can_export": policy.can(user, "room.export", room),
     }

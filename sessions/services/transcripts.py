@@ -54,7 +54,7 @@ def transcript_consent(*, room: Room, user: User, consent: bool, origin: Origin 
     Idempotent: repeating the current answer records nothing."""
     with transaction.atomic():
         room = rooms.lock_room(room)
-        if not policy.can(user, "room.consent", room):
+        if not policy.can(user, "room.consent" if consent else "room.withdraw_consent", room):
             raise RoomRefused(_("Only a party in this room can consent to its transcript."), code="forbidden")
         participant = rooms.room_member(user, room)
         if consents(room).get(participant.pk, False) == consent:
@@ -118,6 +118,13 @@ def transcript_export(*, room: Room, user: User, origin: Origin = SYSTEM) -> byt
         )
     pdf = HTML(string=html, url_fetcher=_refuse_urls).write_pdf()
     with transaction.atomic():
+        # A party may have withdrawn consent while the PDF was rendered: decide
+        # again on the locked room (consents are written under the same lock).
+        room = rooms.lock_room(room)
+        if not policy.can(user, "room.export", room):
+            raise RoomRefused(
+                _("A party withdrew consent to the transcript; it was not exported."), code="forbidden"
+            )
         rooms.audit_room(
             AuditAction.TRANSCRIPT_EXPORTED, user=user, origin=origin, room=room,
             events=len(events), exported_at=exported_at.isoformat(),
