@@ -101,10 +101,15 @@ def transcript_consent(request, room_id):
 
 
 @login_required
-@reauthentication_required
 def transcript_export(request, room_id):
-    """GET after re-authentication returns to the room; POST downloads."""
+    """GET after re-authentication returns to the room; POST downloads. The
+    room is looked up (404 for strangers) before re-authentication is asked."""
     room, _me = access_room(request.user, room_id, action="room.view")
+    return _transcript_export(request, room)
+
+
+@reauthentication_required
+def _transcript_export(request, room):
     if request.method != "POST":
         return redirect("mediation:room", room.public_id)
     try:
@@ -162,9 +167,13 @@ def legal_hold(request, case_id):
 
 
 @login_required
-@reauthentication_required
 def break_glass(request, case_id):
-    case = _staff_case(request, case_id, "case.break_glass")
+    """Non-administrators get 404 before any re-authentication prompt."""
+    return _break_glass(request, _staff_case(request, case_id, "case.break_glass"))
+
+
+@reauthentication_required
+def _break_glass(request, case):
     access = confidentiality.break_glass_in_force(case=case, user=request.user)
     if request.method == "POST" and access is None:
         try:

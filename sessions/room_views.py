@@ -146,6 +146,8 @@ def client_strings() -> dict[str, str]:
         "kind_session_started": _("{actor} started the session"),
         "kind_session_ended": _("{actor} ended the session"),
         "kind_closed": _("The room was closed"),
+        "consents": _("consents"),
+        "not_consented": _("has not consented"),
         "kind_consent_given": _("{actor} consented to a transcript of this room"),
         "kind_consent_withdrawn": _("{actor} withdrew consent to a transcript of this room"),
         "role_claimant": _("Claimant"),

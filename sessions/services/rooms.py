@@ -579,6 +579,10 @@ def message_post(*, room: Room, user: User, client_id, body) -> tuple[RoomEvent,
         )
     if not body.strip():
         raise RoomRefused(_("The message is empty."), code="bad_request")
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: valid JSON, not text
+        raise RoomRefused(_("The message is not valid text."), code="bad_request") from None
     with transaction.atomic():
         room = lock_room(room)
         current = standing(room=room, user=user)

@@ -62,7 +62,7 @@ def test_when_sealed_with_a_key_and_identity_then_the_same_pair_opens_it(plainte
     # version byte | 12-byte nonce | ciphertext | 16-byte tag
     assert blob[:1] == crypto.FORMAT
     assert len(blob) == 1 + crypto.NONCE_BYTES + len(plaintext) + 16
-    if plaintext:
+    if len(plaintext) >= 8:  # a shorter one can occur in random bytes by chance
         assert plaintext not in blob
 
 

@@ -127,6 +127,28 @@
       show($("room-unlock"), frame.kind === "locked");
     } else if (frame.kind === "session_started") {
       show($("session-start"), false);
+    } else if (frame.kind === "consent_given" || frame.kind === "consent_withdrawn") {
+      consentChanged(frame.actor && frame.actor.id, frame.kind === "consent_given");
+    }
+  }
+
+  // The transcript panel follows the consent events: each party's answer,
+  // the party's own give/withdraw form, the mediator's export button.
+  function consentChanged(partyId, consents) {
+    var item = document.querySelector('#transcript li[data-party="' + partyId + '"]');
+    if (!item) return;
+    item.dataset.consents = consents ? "1" : "0";
+    item.querySelector(".state").textContent = consents ? T.consents : T.not_consented;
+    if (partyId === cfg.me) {
+      show($("consent-give-form"), !consents);
+      show($("consent-withdraw-form"), consents);
+    }
+    var exportButton = $("transcript-export");
+    if (exportButton) {
+      exportButton.disabled = Array.prototype.some.call(
+        document.querySelectorAll("#transcript li[data-party]"),
+        function (li) { return li.dataset.consents !== "1"; }
+      );
     }
   }
 
