@@ -22,17 +22,24 @@ def render(*, case: Case, language: str) -> str:
     )
     parties = [p for p in participants if p.role in PARTY_ROLES]
     mediator = next((p for p in participants if p.role == Role.MEDIATOR), None)
+    return render_text(
+        TEMPLATE,
+        language,
+        {
+            "case": case,
+            "parties": parties,
+            "mediator": mediator,
+            "profile": getattr(mediator.user, "mediator_profile", None) if mediator else None,
+            "version": VERSION,
+        },
+    )
+
+
+def render_text(template: str, language: str, context: dict) -> str:
+    """A versioned text for acceptance, normalised so that its digest depends
+    on the words only (the confidentiality undertaking uses it too)."""
     with translation.override(language):
-        text = render_to_string(
-            TEMPLATE,
-            {
-                "case": case,
-                "parties": parties,
-                "mediator": mediator,
-                "profile": getattr(mediator.user, "mediator_profile", None) if mediator else None,
-                "version": VERSION,
-            },
-        )
+        text = render_to_string(template, context)
     return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
 
 

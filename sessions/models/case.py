@@ -13,7 +13,7 @@ from odr.models import Court, Language, Specialisation
 __all__ = [
     "CaseStatus", "OPEN_STATUSES", "CLOSED_STATUSES", "TRANSITIONS", "MediatorSelection", "Case",
     "Role", "PARTY_ROLES", "ParticipantStatus", "Participant", "InvitationStatus", "Invitation",
-    "AgreementToMediateAcceptance", "ExtensionStatus", "TermExtension", "TermExtensionAnswer",
+    "TextAcceptance", "AgreementToMediateAcceptance", "ExtensionStatus", "TermExtension", "TermExtensionAnswer",
 ]
 
 
@@ -231,11 +231,10 @@ class Invitation(models.Model):
         return f"{self.name} <{self.email}> — {self.get_role_display()}"
 
 
-class AgreementToMediateAcceptance(models.Model):
-    """A participant's acceptance of the agreement to mediate, with the exact text."""
+class TextAcceptance(models.Model):
+    """Who accepted which version of a text, as shown (its SHA-256), when and
+    from where."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="atm_acceptances")
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     text_version = models.CharField(max_length=32)
     text_language = models.CharField(max_length=2, choices=Language.choices)
@@ -245,7 +244,17 @@ class AgreementToMediateAcceptance(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["accepted_at", "id"]
+
+
+class AgreementToMediateAcceptance(TextAcceptance):
+    """A participant's acceptance of the agreement to mediate, with the exact text."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="atm_acceptances")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+
+    class Meta(TextAcceptance.Meta):
         constraints = [
             models.UniqueConstraint(fields=["case", "participant"], name="one_atm_acceptance_each"),
         ]

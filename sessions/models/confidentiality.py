@@ -7,28 +7,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from odr.models import Language
-from sessions.models.case import Case, Participant
+from sessions.models.case import Case, Participant, TextAcceptance
 
 __all__ = ["ConfidentialityUndertaking", "LegalHold", "BreakGlassAccess"]
 
 
-class ConfidentialityUndertaking(models.Model):
+class ConfidentialityUndertaking(TextAcceptance):
     """Who accepted which version of the undertaking for a case, when, and
     from where. A new version of the text must be accepted again."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="undertakings")
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="undertakings")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    text_version = models.CharField(max_length=32)
-    text_language = models.CharField(max_length=2, choices=Language.choices)
-    text_sha256 = models.CharField(max_length=64)
-    accepted_at = models.DateTimeField(default=timezone.now)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
 
-    class Meta:
-        ordering = ["accepted_at", "id"]
+    class Meta(TextAcceptance.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["participant", "text_version"], name="one_undertaking_per_version"

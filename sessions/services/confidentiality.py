@@ -4,12 +4,10 @@ access. Sealed items carry their identity as associated data:
 `<kind>:<public id>:<field>`."""
 
 import datetime
-import hashlib
 
 from django.conf import settings
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from odr import crypto, policy
@@ -17,6 +15,7 @@ from odr.audit import SYSTEM, Origin, audit_record
 from odr.crypto import Cipher, ContentDestroyed
 from odr.mail import email_enqueue
 from odr.models import AuditAction, DataKey, User
+from sessions.agreement_to_mediate import digest, render_text
 from sessions.models import (
     BreakGlassAccess,
     Case,
@@ -101,13 +100,10 @@ def message_text(event: RoomEvent) -> str:
 
 
 def undertaking_render(*, case: Case, language: str) -> str:
-    with translation.override(language):
-        text = render_to_string(UNDERTAKING_TEMPLATE, {"case": case, "version": UNDERTAKING_VERSION})
-    return "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    return render_text(UNDERTAKING_TEMPLATE, language, {"case": case, "version": UNDERTAKING_VERSION})
 
 
-def undertaking_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+undertaking_digest = digest
 
 
 def undertaking_accepted(participant: Participant | None) -> bool:
