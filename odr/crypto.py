@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from odr import devkey
@@ -151,6 +151,21 @@ def data_key_create() -> DataKey:
 def cipher(data_key: DataKey) -> Cipher:
     """The cipher of a data key; ContentDestroyed once it was shredded."""
     return Cipher(_unwrap(data_key))
+
+
+def platform_cipher(purpose: str) -> Cipher:
+    """The cipher of a platform-wide data key (not a case's), created on
+    first use; rotated with the master key like every other."""
+    data_key = DataKey.objects.filter(purpose=purpose).first()
+    if data_key is None:
+        try:
+            with transaction.atomic():
+                data_key = DataKey(purpose=purpose)
+                _wrap(data_key, AESGCM.generate_key(bit_length=256))
+                data_key.save()
+        except IntegrityError:  # another process created it first
+            data_key = DataKey.objects.get(purpose=purpose)
+    return cipher(data_key)
 
 
 def data_key_destroy(data_key: DataKey) -> None:

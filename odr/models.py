@@ -263,6 +263,9 @@ class DataKey(models.Model):
     `wrapped` for good; the row stays as the record that it happened."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Set on the platform's own keys (e.g. "accounts": 2FA secrets); a case's
+    # key has none.
+    purpose = models.CharField(max_length=32, null=True, blank=True, unique=True)
     key_id = models.CharField(max_length=16, db_index=True)
     wrapped = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)

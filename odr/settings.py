@@ -173,6 +173,7 @@ ACCOUNT_ADAPTER = "odr.adapters.AccountAdapter"
 ACCOUNT_SIGNUP_FORM_CLASS = "odr.forms.SignupForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ODR] "
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "odr.adapters.MFAAdapter"
 MFA_TOTP_ISSUER = "ODR Mediation"
 # Sessions end after this much inactivity: every request renews the cookie,
 # so an idle browser is signed out and its room sockets closed (4401).

@@ -2,6 +2,7 @@
 verification, login and logout, password reset, login throttling, the 2FA
 requirement for privileged roles, audit rows and the user's language."""
 
+import io
 import re
 import time
 
@@ -364,6 +365,29 @@ def test_when_a_user_with_totp_logs_in_then_the_code_is_asked_before_the_session
     client.post(reverse("mfa_authenticate"), {"code": _current_totp_code(secret)})
     assert _logged_in_user_id(client) == mediator_user.pk
     assert client.get(DASHBOARD).status_code == 200
+
+
+def test_when_totp_is_activated_then_its_secret_is_stored_sealed_and_login_still_works(
+    client, mediator_user, settings
+):
+    from django.core.management import call_command
+
+    from odr import crypto
+
+    secret = generate_totp_secret()
+    TOTP.activate(mediator_user, secret)
+
+    stored = Authenticator.objects.get(user=mediator_user, type=Authenticator.Type.TOTP).data["secret"]
+    assert stored.startswith("odr1:") and secret not in stored
+    # The master key rotates: the platform key is rewrapped, the secret still opens.
+    old = settings.ODR_MASTER_KEY
+    settings.ODR_MASTER_KEY = crypto.generate_master_key()
+    settings.ODR_PREVIOUS_MASTER_KEYS = [old]
+    call_command("rotate_master_key", stdout=io.StringIO())
+    settings.ODR_PREVIOUS_MASTER_KEYS = []
+    _login(client, mediator_user.email)
+    client.post(reverse("mfa_authenticate"), {"code": _current_totp_code(secret)})
+    assert _logged_in_user_id(client) == mediator_user.pk
 
 
 # --- Audit -------------------------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def content(keys, active_case, mediator, party_a, party_b, other_case) -> Conten
     other_draft = agreements.draft_save(case=other_case.case, user=other_case.mediator, text="Другое дело: мир")
 
     assert set(DataKey.objects.values_list("key_id", flat=True)) == {keys.old_id}
-    assert DataKey.objects.count() == 2  # one per case
+    assert DataKey.objects.filter(purpose__isnull=True).count() == 2  # one per case (and the accounts key)
     return Content(
         joint=joint,
         message=message,
@@ -172,6 +172,12 @@ def _rotations() -> list[AuditEvent]:
 # --- Rotation ---------------------------------------------------------------------------------
 
 
+def _platform_keys() -> int:
+    """The platform's own data keys (2FA secrets of the mediators with TOTP),
+    rotated along with the cases' keys."""
+    return DataKey.objects.filter(purpose__isnull=False).count()
+
+
 def test_when_rotated_then_every_live_data_key_is_rewrapped_under_the_new_key_and_content_is_untouched(
     settings, keys, content
 ):
@@ -189,7 +195,8 @@ def test_when_rotated_then_every_live_data_key_is_rewrapped_under_the_new_key_an
     assert after[already_new.pk][1] == already_new_wrapped  # already current: left as it was
     assert _sealed_bytes(content) == sealed_before  # not one byte of content changed
     assert _read_all(content) == content.expected
-    assert f"Master key {keys.new_id}: 2 data keys rewrapped, 1 already under it, 0 left." in output
+    rewrapped = 2 + _platform_keys()
+    assert f"Master key {keys.new_id}: {rewrapped} data keys rewrapped, 1 already under it, 0 left." in output
 
 
 def test_when_rotated_then_an_audit_row_records_the_new_key_id_and_the_counts(settings, keys, content):
@@ -199,7 +206,7 @@ def test_when_rotated_then_an_audit_row_records_the_new_key_id_and_the_counts(se
 
     (row,) = _rotations()
     assert row.actor is None and row.actor_label == "system"
-    assert row.details == {"key_id": keys.new_id, "rewrapped": 2, "already_current": 0}
+    assert row.details == {"key_id": keys.new_id, "rewrapped": 2 + _platform_keys(), "already_current": 0}
     assert keys.old not in str(row.details) and keys.new not in str(row.details)  # key ids, never keys
 
 
@@ -271,8 +278,9 @@ def test_when_run_twice_then_the_second_run_changes_nothing(settings, keys, cont
 
     assert _data_keys() == keys_between
     assert _sealed_bytes(content) == sealed_between
-    assert f"Master key {keys.new_id}: 0 data keys rewrapped, 2 already under it, 0 left." in output
-    assert [row.details["rewrapped"] for row in _rotations()] == [2, 0]
+    live = 2 + _platform_keys()
+    assert f"Master key {keys.new_id}: 0 data keys rewrapped, {live} already under it, 0 left." in output
+    assert [row.details["rewrapped"] for row in _rotations()] == [live, 0]
     assert _read_all(content) == content.expected
 
 
@@ -294,7 +302,8 @@ def test_when_a_cases_content_was_destroyed_then_rotation_skips_its_data_key(
     output = _rotate()
 
     assert _data_keys()[shredded.pk] == before == (keys.old_id, None, shredded.destroyed_at)
-    assert f"Master key {keys.new_id}: 1 data keys rewrapped, 0 already under it, 0 left." in output
+    rewrapped = 1 + _platform_keys()
+    assert f"Master key {keys.new_id}: {rewrapped} data keys rewrapped, 0 already under it, 0 left." in output
     active_case.refresh_from_db()
     assert active_case.data_key.key_id == keys.new_id
 
