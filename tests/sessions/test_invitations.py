@@ -26,6 +26,15 @@ def test_when_case_is_filed_then_invitation_email_carries_a_working_link(invited
     assert invitation_from_token(token) == invited_case.invitations.get(email=party_b.email)
 
 
+def test_when_invitation_is_emailed_then_it_does_not_carry_the_description_of_the_dispute(
+    invited_case, party_b, run_jobs, outbox
+):
+    run_jobs()
+    message = next(m for m in outbox if party_b.email in m.to)
+    assert invited_case.description and invited_case.description not in message.body
+    assert invited_case.get_category_display() in message.body
+
+
 def test_when_invitation_is_answered_then_link_cannot_be_used_again(invited_case, party_b, origin):
     invitation = invited_case.invitations.get()
     token = invitation_token(invitation)
