@@ -306,7 +306,9 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
+        # 'self' covers the same-origin ws:/wss: in CSP 3 browsers; the site's
+        # own WebSocket origin is named too for older ones (Safari < 15.4).
+        "connect-src": ["'self'", SITE_URL.replace("https://", "wss://", 1).replace("http://", "ws://", 1)],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
