@@ -46,7 +46,9 @@ run: export DATABASE_URL :=
 run: export REDIS_URL :=
 run: export SITE_URL := http://$(HOST):$(PORT)
 run: migrate
-	@# Seed, deliver the emails already due (printed here), then list the accounts.
+	@# The development CA and platform seal (kept once made), then seed, deliver
+	@# the emails already due (printed here), then list the accounts.
+	@$(BIN)/python manage.py make_dev_ca
 	@$(BIN)/python manage.py seed_demo >/dev/null
 	@$(BIN)/python manage.py db_worker --batch --no-startup-delay --interval 0 2>/dev/null
 	@$(BIN)/python manage.py seed_demo
@@ -74,3 +76,4 @@ check: install
 
 clean:
 	rm -rf $(VENV) .static .media .test-db.sqlite3* *.egg-info
+	@echo "Kept: db.sqlite3, .odr-master-key and .pki/ (delete them yourself to start over)."

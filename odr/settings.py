@@ -247,6 +247,17 @@ try:
 except MasterKeyError as _error:
     raise environ.ImproperlyConfigured(f"ODR_MASTER_KEY / ODR_PREVIOUS_MASTER_KEYS: {_error}") from None
 
+# --- Agreements: the platform's seal and the trusted roots (docs/agreements.md) ----------
+# The sealer is pluggable: a local PKCS#12 now, an HSM or a national signature
+# service later (a class with `seal(pdf: bytes, *, reason: str) -> bytes`).
+ODR_SEAL_BACKEND = env.str("ODR_SEAL_BACKEND", default="agreements.sealing.Pkcs12Sealer")
+# `manage.py make_dev_ca` writes a development CA and seal into ODR_PKI_DIR.
+ODR_PKI_DIR = env.path("ODR_PKI_DIR", default=BASE_DIR / ".pki")
+ODR_SEAL_PKCS12 = env.str("ODR_SEAL_PKCS12", default=str(Path(ODR_PKI_DIR) / "seal.p12"))
+ODR_SEAL_PASSPHRASE = env.str("ODR_SEAL_PASSPHRASE", default="dev-seal-passphrase" if DEBUG else "")
+# PEM files of the roots a seal or a signer's certificate must chain to.
+ODR_TRUST_ROOTS = env.list("ODR_TRUST_ROOTS", default=[str(Path(ODR_PKI_DIR) / "ca.pem")])
+
 # --- Retention and confidentiality ----------------------------------------------------
 # A closed case's content (chat, caucus talk, documents, drafts) is destroyed
 # this many days after closing, unless under legal hold.
