@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from odr import policy
 from odr.audit import SYSTEM, Origin
 from odr.models import AuditAction, User
+from odr.pdf import FONT_FACES, render_pdf
 from sessions.models import PARTY_ROLES, EventKind, ParticipantStatus, Room, RoomKind
 from sessions.services import rooms
 from sessions.services.confidentiality import case_cipher, reveal_events
@@ -75,16 +76,8 @@ def css_string(text: str) -> str:
     return '"' + "".join(c if c.isalnum() or c in " .,:@-·" else f"\\{ord(c):x} " for c in text) + '"'
 
 
-def _refuse_urls(url, *args, **kwargs):
-    # The transcript is rendered from our own template only, with no external
-    # resources: WeasyPrint is never allowed to fetch a file:// or network URL.
-    raise ValueError(f"Transcript rendering fetches nothing ({url!r}).")
-
-
 def transcript_export(*, room: Room, user: User, origin: Origin = SYSTEM) -> bytes:
     """The room's transcript as a PDF for the mediator (every party consented)."""
-    from weasyprint import HTML
-
     if not policy.can(user, "room.export", room):
         raise RoomRefused(
             _("A transcript can be exported only by the mediator, after every party in the room has consented."),
@@ -114,9 +107,10 @@ def transcript_export(*, room: Room, user: User, origin: Origin = SYSTEM) -> byt
                 "watermark": watermark,
                 "css_watermark": mark_safe(css_string(watermark)),
                 "css_header": mark_safe(css_string(header)),
+                "font_faces": mark_safe(FONT_FACES),
             },
         )
-    pdf = HTML(string=html, url_fetcher=_refuse_urls).write_pdf()
+    pdf = render_pdf(html)
     with transaction.atomic():
         # A party may have withdrawn consent while the PDF was rendered: decide
         # again on the locked room (consents are written under the same lock).
