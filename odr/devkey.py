@@ -10,7 +10,6 @@ import os
 import time
 from pathlib import Path
 
-
 KEY_BYTES = 32
 
 

@@ -3,13 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from odr.audit import Origin
 from odr.forms import ProfileForm
+from odr.http import safe_next
 from odr.models import Language
 from odr.services import user_profile_update
 
@@ -43,9 +43,7 @@ def profile(request):
 def language_switch(request):
     """Switch the interface language; a signed-in user's preference is saved."""
     language = request.POST.get("language", "")
-    next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = "/"
+    next_url = safe_next(request, request.POST.get("next"), "/")
     if language not in Language.values:
         messages.error(request, _("Unknown language."))
         return redirect(next_url)

@@ -9,24 +9,17 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
+from odr.http import safe_next
 from sessions.models import Case
 from sessions.policies import access_case, access_room, participant_of
 from sessions.services import confidentiality, retention, transcripts
 from sessions.services.rooms import RoomRefused
-
-
-def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return fallback
 
 
 @login_required
@@ -35,7 +28,10 @@ def undertaking(request, case_id):
     participant = participant_of(request.user, case)
     language = request.LANGUAGE_CODE if request.LANGUAGE_CODE in ("kk", "ru", "en") else case.language
     text = confidentiality.undertaking_render(case=case, language=language)
-    back = _safe_next(request, reverse("mediation:case_detail", args=[case.public_id]))
+    back = safe_next(
+        request, request.POST.get("next") or request.GET.get("next"),
+        reverse("mediation:case_detail", args=[case.public_id]),
+    )
     if request.method == "POST":
         if "consent" not in request.POST:
             messages.error(request, _("Tick the box to confirm that you read and accept the undertaking."))

@@ -164,6 +164,12 @@ def _view_contacts(user, participant) -> bool:
     return participant.shares_contacts and _view(user, participant.case)
 
 
+@rule("case.share_contacts")
+def _share_contacts(user, participant) -> bool:
+    """Only the participant decides whether the others see their contacts."""
+    return participant.user_id == user.pk and _view(user, participant.case)
+
+
 @rule("case.legal_hold")
 def _legal_hold(user, case) -> bool:
     """Administrators place and lift legal holds."""
@@ -258,6 +264,14 @@ def _room_see_closed(user, room) -> bool:
     """After the case ends its members see that the room closed, and when
     its content will be (or was) destroyed; not the content."""
     return room_member(user, room) is not None and room.case.status in CLOSED_STATUSES
+
+
+@rule("room.see_activity")
+def _room_see_activity(user, room) -> bool:
+    """What happened in a room (who shared, consented, was admitted; never the
+    content) appears in the case's history only for the room's members: a
+    caucus's activity never reaches the other party."""
+    return room_member(user, room) is not None
 
 
 @rule("room.enter")

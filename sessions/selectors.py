@@ -121,16 +121,14 @@ def case_history(*, user: User, case: Case) -> list[AuditEvent]:
     """The case's audit rows, each with `state_label` when it changed the
     state. What happened in a room is shown only to that room's members: a
     caucus's activity never reaches the other party."""
-    from sessions.policies import room_member
-
     policy.require(user, "case.view", case, hide=True)
     rows = (
         AuditEvent.objects.filter(object_type=Case._meta.label_lower, object_id=str(case.public_id))
         .select_related("actor")
         .order_by("id")
     )
-    member_of = {str(room.public_id): room_member(user, room) is not None for room in case.rooms.all()}
-    events = [e for e in rows if "room" not in e.details or member_of.get(str(e.details["room"]), False)]
+    visible = {str(room.public_id): policy.can(user, "room.see_activity", room) for room in case.rooms.all()}
+    events = [e for e in rows if "room" not in e.details or visible.get(str(e.details["room"]), False)]
     for event in events:
         to = event.details.get("to") if event.action == AuditAction.CASE_TRANSITIONED else None
         event.state_label = CaseStatus(to).label if to in CaseStatus.values else ""

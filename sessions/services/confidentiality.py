@@ -150,7 +150,7 @@ def undertaking_accept(
 def contacts_sharing_set(*, participant: Participant, user: User, share: bool, origin: Origin = SYSTEM) -> Participant:
     """A participant shows (or hides again) their email and phone to the
     other participants of the case. The mediator always sees them."""
-    if participant.user_id != user.pk:
+    if not policy.can(user, "case.share_contacts", participant):
         raise ProcedureError(_("Only you decide whether to share your contact details."))
     with transaction.atomic():
         participant = Participant.objects.select_for_update().get(pk=participant.pk)

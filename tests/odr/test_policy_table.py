@@ -154,8 +154,15 @@ def test_every_registered_action_is_covered_by_a_table():
     assert confidentiality <= CONFIDENTIALITY_ACTIONS
     covered = set(ACTIVE_CASE_TABLE) | set(ROOM_TABLES["joint"]) | CONFIDENTIALITY_ACTIONS | {
         "mediator.work", "court.work", "admin.work", "case.file", "case.view_contacts", "invitation.answer",
+        "case.share_contacts",
     }
     assert set(policy.registered_actions()) == covered
+
+
+@pytest.mark.parametrize("owner", sorted(PARTICIPANTS))
+def test_only_the_participant_decides_whether_their_contacts_are_shared(full_case, cast, owner):
+    participant = full_case.participants.get(user=cast[owner])
+    assert {r for r in ROLES if policy.can(cast[r], "case.share_contacts", participant)} == {owner}
 
 
 def test_an_action_without_a_rule_is_denied(cast):

@@ -243,7 +243,14 @@ ACTIVE_CASE_POLICY = {
     "agreement.view_draft": {"claimant", "respondent", "representative", "mediator"},
     "agreement.edit_draft": {"mediator"},
 }
+MEMBERS = {
+    "joint": {"claimant", "respondent", "representative", "mediator", "observer"},
+    "claimant_caucus": {"claimant", "mediator"},
+    "respondent_caucus": {"respondent", "representative", "mediator"},
+}
 ACTIVE_ROOM_POLICY = {
+    # A room's activity shows in the case history for its members only.
+    "room.see_activity": MEMBERS,
     # While the case is active, nobody sees a "closed room" page.
     "room.see_closed": {"joint": set(), "claimant_caucus": set(), "respondent_caucus": set()},
     # Only the parties themselves (not their representatives, not the
@@ -273,11 +280,6 @@ CONSENTED_ROOM_POLICY = {
     "room.export": {"joint": {"mediator"}, "claimant_caucus": {"mediator"}, "respondent_caucus": {"mediator"}},
 }
 
-MEMBERS = {
-    "joint": {"claimant", "respondent", "representative", "mediator", "observer"},
-    "claimant_caucus": {"claimant", "mediator"},
-    "respondent_caucus": {"respondent", "representative", "mediator"},
-}
 # After the case ends (not settled): members see that the room closed, and
 # when its content goes; there is no draft to read, no transcript to export.
 CLOSED_CASE_POLICY = {
@@ -288,6 +290,7 @@ CLOSED_CASE_POLICY = {
 }
 CLOSED_ROOM_POLICY = {
     "room.see_closed": MEMBERS,
+    "room.see_activity": MEMBERS,
     "room.consent": {room: set() for room in ROOMS},
     "room.withdraw_consent": {room: set() for room in ROOMS},
     "room.export": {room: set() for room in ROOMS},
@@ -307,6 +310,7 @@ DESTROYED_CASE_POLICY = {
 }
 DESTROYED_ROOM_POLICY = {
     "room.see_closed": MEMBERS,
+    "room.see_activity": MEMBERS,
     "room.consent": {room: set() for room in ROOMS},
     "room.withdraw_consent": {room: set() for room in ROOMS},
     "room.export": {room: set() for room in ROOMS},

@@ -9,8 +9,8 @@ import pytest
 
 from sessions.models import EventKind, RoomEvent
 from sessions.services import rooms
-from tests.sessions.room_fixtures import *
 from tests.sealed import opened
+from tests.sessions.room_fixtures import *
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

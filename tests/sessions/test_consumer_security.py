@@ -13,8 +13,8 @@ from django.utils import timezone
 from odr.models import User
 from sessions.models import CaseStatus, Room, RoomEvent
 from sessions.services import procedure, rooms
-from tests.sessions.room_fixtures import *
 from tests.sealed import texts
+from tests.sessions.room_fixtures import *
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

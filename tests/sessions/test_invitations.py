@@ -11,7 +11,11 @@ from odr.models import AuditAction, AuditEvent
 from sessions.models import CaseStatus, Invitation, InvitationStatus, ParticipantStatus, Role
 from sessions.services import invitations
 from sessions.services.errors import ProcedureError
-from sessions.services.invitations import InvitationLinkError, invitation_from_token, invitation_token
+from sessions.services.invitations import (
+    InvitationLinkError,
+    invitation_from_token,
+    invitation_token,
+)
 
 
 def _link(outbox, email):
