@@ -15,7 +15,7 @@ class AgreementsConfig(AppConfig):
 
     def ready(self):
         from agreements import policies  # noqa: F401  (registers the rules)
-        from agreements.services import drafts_destroy
+        from agreements.services.drafts import drafts_destroy
         from sessions.services.retention import case_content_destroying
 
         case_content_destroying.connect(drafts_destroy, dispatch_uid="agreements.drafts_destroy")

@@ -28,6 +28,10 @@ PDF_MAGIC = b"%PDF-"
 class SignatureReport:
     field: str
     signer: str
+    issuer: str
+    serial: str
+    not_before: str
+    not_after: str
     signed_at: str | None
     intact: bool
     trusted: bool
@@ -106,9 +110,14 @@ def verify_pdf(data: bytes) -> VerificationReport:
         last = position == len(signatures) - 1
         whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
         signed_at = getattr(status, "signer_reported_dt", None)
+        certificate = status.signing_cert
         item = SignatureReport(
             field=embedded.field_name,
-            signer=status.signing_cert.subject.human_friendly,
+            signer=certificate.subject.human_friendly,
+            issuer=certificate.issuer.human_friendly,
+            serial=format(certificate.serial_number, "X"),
+            not_before=certificate.not_valid_before.isoformat(),
+            not_after=certificate.not_valid_after.isoformat(),
             signed_at=signed_at.isoformat() if signed_at else None,
             intact=bool(status.intact),
             trusted=bool(status.trusted),

@@ -255,6 +255,15 @@ class AuditAction(models.TextChoices):
     BREAK_GLASS_VIEWED = "case.break_glass_viewed", _("Case content read under break-glass access")
     MASTER_KEY_ROTATED = "keys.master_rotated", _("Master key rotated")
     DRAFT_SAVED = "agreement.draft_saved", _("Agreement draft saved")
+    DRAFT_COMMENTED = "agreement.draft_commented", _("Comment or proposal on the agreement draft")
+    AGREEMENT_FROZEN = "agreement.frozen", _("Agreement frozen for signing")
+    AGREEMENT_CODE_SENT = "agreement.code_sent", _("Signing code sent")
+    AGREEMENT_SIGNING_REFUSED = "agreement.signing_refused", _("Signature refused (wrong code or certificate)")
+    AGREEMENT_SIGNED = "agreement.signed", _("Agreement signed")
+    AGREEMENT_DECLINED = "agreement.declined", _("Signing declined")
+    AGREEMENT_WITHDRAWN = "agreement.withdrawn", _("Agreement withdrawn from signing")
+    AGREEMENT_SEALED = "agreement.sealed", _("Agreement sealed")
+    AGREEMENT_DOWNLOADED = "agreement.downloaded", _("Sealed agreement downloaded")
 
 
 class DataKey(models.Model):

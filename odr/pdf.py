@@ -33,5 +33,11 @@ class OwnFontsOnly(URLFetcher):
         raise ValueError(f"PDF rendering fetches nothing but our own fonts ({url!r}).")
 
 
+def render_document(html: str):
+    """The laid-out document (pages, and each page's `anchors`: the boxes of
+    elements with an id), to be written with `.write_pdf()`."""
+    return HTML(string=html, url_fetcher=OwnFontsOnly()).render()
+
+
 def render_pdf(html: str) -> bytes:
     return HTML(string=html, url_fetcher=OwnFontsOnly()).write_pdf()

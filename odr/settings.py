@@ -257,6 +257,22 @@ ODR_SEAL_PKCS12 = env.str("ODR_SEAL_PKCS12", default=str(Path(ODR_PKI_DIR) / "se
 ODR_SEAL_PASSPHRASE = env.str("ODR_SEAL_PASSPHRASE", default="dev-seal-passphrase" if DEBUG else "")
 # PEM files of the roots a seal or a signer's certificate must chain to.
 ODR_TRUST_ROOTS = env.list("ODR_TRUST_ROOTS", default=[str(Path(ODR_PKI_DIR) / "ca.pem")])
+# Signing with one's own certificate (PKCS#12): the roots a signer's
+# certificate must chain to (e.g. Kazakhstan's national CA; add them to
+# ODR_TRUST_ROOTS too, so that the finished PDF verifies), and certificate
+# revocation lists (DER or PEM files, refreshed by the operator) checked
+# offline. With ODR_SIGNER_ALLOW_FETCHING, CRLs named in certificates are
+# fetched too.
+ODR_SIGNER_TRUST_ROOTS = env.list("ODR_SIGNER_TRUST_ROOTS", default=ODR_TRUST_ROOTS)
+ODR_SIGNER_CRLS = env.list("ODR_SIGNER_CRLS", default=[])
+ODR_SIGNER_ALLOW_FETCHING = env.bool("ODR_SIGNER_ALLOW_FETCHING", default=False)
+# A sealing attempt that has not finished after this many seconds (a crashed
+# worker, an unreachable signing service) is tried again from the queue.
+ODR_SEAL_RETRY_SECONDS = env.int("ODR_SEAL_RETRY_SECONDS", default=300)
+# A one-time signing code sent by email is good for this many minutes.
+ODR_SIGNING_CODE_MINUTES = env.int("ODR_SIGNING_CODE_MINUTES", default=10)
+# The largest PDF /verify/ accepts, and the largest certificate file.
+ODR_VERIFY_MAX_BYTES = env.int("ODR_VERIFY_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --- Retention and confidentiality ----------------------------------------------------
 # A closed case's content (chat, caucus talk, documents, drafts) is destroyed

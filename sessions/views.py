@@ -167,7 +167,7 @@ def case_detail(request, case_id):
             "destruction_date": retention.destruction_date(case),
             "legal_hold": retention.legal_hold_in_force(case),
             "retention_days": settings.ODR_RETENTION_DAYS,
-            "can_view_draft": policy.can(user, "agreement.view_draft", case),
+            "can_view_agreement": policy.can(user, "agreement.view_page", case),
         },
     )
 

@@ -189,6 +189,17 @@ def case_close(*, case: Case, user: User, outcome: CaseStatus, origin: Origin) -
     return case
 
 
+def case_settle(*, case: Case, origin: Origin = SYSTEM) -> Case:
+    """The mediation agreement is signed by all and sealed: the procedure
+    ends as settled (Law "On Mediation", art. 27). Called by the agreements
+    package inside its transaction; a case no longer active stays as it is."""
+    case = lock_case(case)
+    if case.status == CaseStatus.ACTIVE:
+        case_transition(case=case, to=CaseStatus.SETTLED, actor=None, origin=origin,
+                        reason="mediation agreement signed and sealed")
+    return case
+
+
 def term_extension_propose(
     *, case: Case, user: User, new_ends_on: datetime.date, reason: str, origin: Origin
 ) -> TermExtension:

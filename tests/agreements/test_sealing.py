@@ -17,17 +17,6 @@ TEXT = "Келісім · Соглашение: ә ғ қ ң ө ұ ү һ і"
 
 
 @pytest.fixture
-def dev_pki(settings, tmp_path):
-    """A development CA and seal of this test's own, as make_dev_ca writes them."""
-    settings.ODR_PKI_DIR = tmp_path / "pki"
-    settings.ODR_SEAL_PKCS12 = str(tmp_path / "pki" / "seal.p12")
-    settings.ODR_SEAL_PASSPHRASE = "test-seal-passphrase"
-    settings.ODR_TRUST_ROOTS = [str(tmp_path / "pki" / "ca.pem")]
-    call_command("make_dev_ca", stdout=io.StringIO())
-    return tmp_path / "pki"
-
-
-@pytest.fixture
 def sealed(dev_pki) -> bytes:
     pdf = HTML(string=f"<h1>{TEXT}</h1>").write_pdf()
     return sealing.get_sealer().seal(pdf, reason="Mediation agreement sealed by the platform")

@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from agreements import services as agreements
+from agreements.services import drafts as agreements
 from agreements.models import Draft
 from odr import crypto
 from odr.crypto import ContentDestroyed, UndecryptableError
@@ -204,8 +204,8 @@ def test_when_a_documents_sealed_name_is_copied_onto_its_file_identity_then_read
 
 
 def test_when_a_drafts_ciphertext_is_copied_onto_another_version_then_reading_it_fails(active_case, mediator):
-    first = agreements.draft_save(case=active_case, user=mediator, text="Version one: 100 000 ₸")
-    second = agreements.draft_save(case=active_case, user=mediator, text="Version two: 120 000 ₸")
+    first = agreements.draft_save(case=active_case, user=mediator, terms="Version one: 100 000 ₸")
+    second = agreements.draft_save(case=active_case, user=mediator, terms="Version two: 120 000 ₸")
 
     Draft.objects.filter(pk=second.pk).update(text_sealed=bytes(Draft.objects.get(pk=first.pk).text_sealed))
 

@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from agreements import services as agreements
+from agreements.services import drafts as agreements
 from agreements.models import Draft
 from odr import crypto
 from odr.audit import SYSTEM
@@ -95,10 +95,10 @@ def content(keys, active_case, mediator, party_a, party_b, other_case) -> Conten
         room=joint, user=party_a, upload=SimpleUploadedFile("Есеп-шот.txt", "Шот № 17: 500 000 ₸\n".encode())
     )
     drafts = [
-        agreements.draft_save(case=active_case, user=mediator, text=text)
+        agreements.draft_save(case=active_case, user=mediator, terms=text)
         for text in ("Келісім v1: 450 000 ₸", "Келісім v2: 470 000 ₸")
     ]
-    other_draft = agreements.draft_save(case=other_case.case, user=other_case.mediator, text="Другое дело: мир")
+    other_draft = agreements.draft_save(case=other_case.case, user=other_case.mediator, terms="Другое дело: мир")
 
     assert set(DataKey.objects.values_list("key_id", flat=True)) == {keys.old_id}
     assert DataKey.objects.filter(purpose__isnull=True).count() == 2  # one per case (and the accounts key)

@@ -40,7 +40,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from agreements import services as agreements
+from agreements.services import drafts as agreements
 from sessions.models import CaseStatus, EventKind, Participant, RoomEvent
 from sessions.services import documents, intake, procedure, rooms
 from tests.asgi_server import DAPHNE, ROOT, DaphneProcess, free_port, server_env, session_cookie
@@ -81,7 +81,7 @@ def site(cast, admitted, admin_user, other_case, application_factory, origin) ->
     )
     caucus = rooms.caucus_open(room=joint_room, user=cast.mediator, party_id=cast.b.public_id)
     agreements.draft_save(
-        case=case, user=cast.mediator, text="The fence stays where it is.", origin=origin
+        case=case, user=cast.mediator, terms="The fence stays where it is.", origin=origin
     )
     pending = intake.case_file(
         claimant=cast.party_a,

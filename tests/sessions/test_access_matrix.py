@@ -36,7 +36,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from agreements import services as agreements
+from agreements.services import drafts as agreements
 from agreements.models import Draft
 from odr import policy
 from odr.models import AuditAction, AuditEvent
@@ -165,7 +165,7 @@ def build_world(case: Case, people: dict, origin) -> World:
             room=room, user=people[SHARER[name]],
             upload=SimpleUploadedFile(DOC_NAME[name], DOC_BYTES[name], "text/plain"), origin=origin,
         )
-    agreements.draft_save(case=case, user=mediator, text=DRAFT_TEXT, origin=origin)
+    agreements.draft_save(case=case, user=mediator, terms=DRAFT_TEXT, origin=origin)
     for room in the_rooms.values():
         room.refresh_from_db()
     case.refresh_from_db()
@@ -647,7 +647,9 @@ def test_draft_agreement_post_answers_as_the_table_says(world):
     answers = {}
     for role in ROLES:
         before = Draft.objects.filter(case=world.case).count()
-        response = client_as(world, role).post(url, {"text": f"A new version written by the {role}."})
+        response = client_as(world, role).post(
+            url, {"layout": world.case.language, f"{world.case.language}.terms": f"A new version written by the {role}."}
+        )
         outcome = answer(response)
         answers[role] = "saved" if outcome == f"→ {url}" else outcome
         saved = Draft.objects.filter(case=world.case).count() - before
@@ -999,7 +1001,7 @@ def other_world(other_case, origin) -> dict:
         room=joint, user=mediator, origin=origin,
         upload=SimpleUploadedFile("other.txt", b"other case\n", "text/plain"),
     )
-    agreements.draft_save(case=case, user=mediator, text="The other case's draft.", origin=origin)
+    agreements.draft_save(case=case, user=mediator, terms="The other case's draft.", origin=origin)
     return {"case": case, "room": joint, "document": document}
 
 

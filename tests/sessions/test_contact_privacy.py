@@ -242,9 +242,9 @@ def test_when_the_room_page_is_shown_then_its_config_and_html_carry_no_other_per
 def test_when_the_other_side_opens_other_pages_of_the_case_then_the_claimants_contacts_are_not_there(
     people, viewer, page
 ):
-    from agreements.services import draft_save
+    from agreements.services.drafts import draft_save
 
-    draft_save(case=people["case"], user=people["users"]["mediator"], text="Both parties agree.")
+    draft_save(case=people["case"], user=people["users"]["mediator"], terms="Both parties agree.")
     url = reverse(page) if page == "mediation:dashboard" else reverse(page, args=[people["case"].public_id])
 
     response = client_of(people["users"][viewer]).get(url)

@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from agreements import services as agreements
+from agreements.services import drafts as agreements
 from sessions.models import Room, RoomDocument, RoomEvent
 from sessions.services import rooms
 
@@ -121,7 +121,7 @@ def written(active_case, mediator, party_a, party_b) -> Written:
     assert response.status_code == 201, response.content
     document = RoomDocument.objects.get(public_id=response.json()["document"]["id"])
 
-    agreements.draft_save(case=active_case, user=mediator, text=f"Келісім жобасы\n{canaries['DRAFT'].text}")
+    agreements.draft_save(case=active_case, user=mediator, terms=f"Келісім жобасы\n{canaries['DRAFT'].text}")
 
     return Written(
         case=active_case, joint=joint, caucus=caucus, document=document,

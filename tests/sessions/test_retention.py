@@ -28,7 +28,7 @@ from django.utils import formats, timezone, translation
 from django_tasks_db.models import DBTaskResult
 
 from agreements.models import Draft
-from agreements.services import draft_save, draft_text
+from agreements.services.drafts import draft_save, draft_text
 from odr import crypto
 from odr.audit import audit_verify
 from odr.models import AuditAction, AuditEvent, DataKey
@@ -72,8 +72,8 @@ def content(active_case, mediator, party_a, party_b, origin):
     caucus_doc = documents.document_share(
         room=caucus, user=party_a, upload=SimpleUploadedFile("offer.txt", f"{CAUCUS_WORDS}\n".encode()), origin=origin
     )
-    draft_save(case=case, user=mediator, text="First thoughts.", origin=origin)
-    draft_save(case=case, user=mediator, text=DRAFT_WORDS, origin=origin)
+    draft_save(case=case, user=mediator, terms="First thoughts.", origin=origin)
+    draft_save(case=case, user=mediator, terms=DRAFT_WORDS, origin=origin)
     case.refresh_from_db()
     return {
         "case": case, "joint": joint, "caucus": caucus, "documents": [joint_doc, caucus_doc],
@@ -369,7 +369,7 @@ def test_when_content_was_destroyed_then_the_services_refuse_to_open_or_add_to_i
             room=joint, user=party_a, upload=SimpleUploadedFile("late.txt", b"late\n"), origin=origin
         )
     with pytest.raises(PermissionDenied):
-        draft_save(case=case, user=mediator, text="A late draft", origin=origin)
+        draft_save(case=case, user=mediator, terms="A late draft", origin=origin)
     case.refresh_from_db()
     assert DataKey.objects.filter(case=case).count() == 1 and case.data_key.wrapped is None
     everything_sealed_is_gone(case)
