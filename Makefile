@@ -39,6 +39,7 @@ migrate: install
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_agreement
 
 # The embedded default: SQLite (WAL) and the in-memory channel layer, with the
 # job queue's worker beside Daphne. Ctrl-C stops both.
@@ -50,12 +51,14 @@ run: migrate
 	@# the emails already due (printed here), then list the accounts.
 	@$(BIN)/python manage.py make_dev_ca
 	@$(BIN)/python manage.py seed_demo >/dev/null
+	@$(BIN)/python manage.py seed_demo_agreement >/dev/null
 	@$(BIN)/python manage.py db_worker --batch --no-startup-delay --interval 0 2>/dev/null
 	@$(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  Site:  http://$(HOST):$(PORT)/   (sign in with an account above)"
 	@echo "  Admin: http://$(HOST):$(PORT)/admin/   (admin@demo.kz)"
-	@echo "  Emails (invitation links, verification) are printed in this terminal."
+	@echo "  Emails (invitation links, verification, signing codes) are printed in this terminal."
+	@echo "  Verify a sealed agreement: http://$(HOST):$(PORT)/verify/   (trust root: $(CURDIR)/.pki/ca.pem)"
 	@echo
 	@trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/python manage.py db_worker --interval 1 --no-startup-delay & \

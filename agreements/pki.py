@@ -98,9 +98,16 @@ def issue_signing_certificate(ca: Issued, common_name: str, *, days: int = 825,
     return Issued(key, certificate)
 
 
+# A personal signing certificate for trying "sign with your own certificate"
+# in the demo (issued by the development CA to the demo claimant).
+DEMO_SIGNER_FILE = "demo-signer.p12"
+DEMO_SIGNER_PASSWORD = "demo-signer-2026"
+
+
 def write_dev_pki(directory: Path, passphrase: str) -> tuple[Path, Path]:
-    """The development CA (`ca.pem`) and the platform's sealing certificate
-    (`seal.p12`, with the CA in its chain) in `directory`."""
+    """The development CA (`ca.pem`), the platform's sealing certificate
+    (`seal.p12`, with the CA in its chain) and a demo signer's PKCS#12
+    (`demo-signer.p12`) in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = make_ca()
     seal = issue_signing_certificate(ca, "ODR Mediation platform seal (development)")
@@ -108,4 +115,8 @@ def write_dev_pki(directory: Path, passphrase: str) -> tuple[Path, Path]:
     ca_path.write_bytes(ca.pem())
     p12_path.write_bytes(seal.pkcs12(passphrase, chain=[ca.certificate], name="odr-seal"))
     p12_path.chmod(0o600)
+    demo = issue_signing_certificate(ca, "Dana Omarova (demo signer)", organisation="Demo")
+    demo_path = directory / DEMO_SIGNER_FILE
+    demo_path.write_bytes(demo.pkcs12(DEMO_SIGNER_PASSWORD, chain=[ca.certificate], name="demo-signer"))
+    demo_path.chmod(0o600)
     return ca_path, p12_path

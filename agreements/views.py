@@ -2,6 +2,7 @@
 the public verification page."""
 
 import uuid
+from urllib.parse import urlencode
 
 from allauth.account.decorators import reauthentication_required
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -21,8 +23,8 @@ from agreements.services import drafts, issuing, signing
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
-from sessions.models import Case
-from sessions.policies import access_case
+from sessions.models import Case, ParticipantStatus, Role
+from sessions.policies import access_case, participant_of, undertaken
 from sessions.services.procedure import atm_signatories
 
 
@@ -33,6 +35,20 @@ def _case(request, case_id, action: str = "agreement.view_page") -> Case:
     if not policy.can(request.user, action, case):
         raise Http404
     return case
+
+
+def _undertaking_first(request, case_id):
+    """A party, representative or mediator who has not yet accepted the
+    case's confidentiality undertaking is sent to it first (then back)."""
+    case = access_case(request.user, case_id)
+    participant = participant_of(request.user, case)
+    if (
+        participant is not None and participant.status == ParticipantStatus.ACTIVE
+        and participant.role != Role.OBSERVER and case.content_destroyed_at is None and not undertaken(participant)
+    ):
+        target = reverse("mediation:undertaking", args=[case.public_id])
+        return redirect(f"{target}?{urlencode({'next': request.path})}")
+    return None
 
 
 def _agreement(case: Case, agreement_id) -> Agreement:
@@ -60,6 +76,8 @@ def _preview(case: Case, draft, content: dict) -> str:
 def agreement(request, case_id):
     """Everything about the case's agreement on one page: the latest version,
     its comments and proposals, the versions, the signing and the sealed PDF."""
+    if detour := _undertaking_first(request, case_id):
+        return detour
     case = _case(request, case_id)
     user = request.user
     can_read = policy.can(user, "agreement.view_draft", case)
@@ -111,6 +129,8 @@ def draft(request, case_id):
     """The latest version for those who read it; the mediator's editor (a
     POST saves a new version). `?layout=` switches the editor's layout,
     `?proposal=<id>` starts from a party's proposed wording."""
+    if detour := _undertaking_first(request, case_id):
+        return detour
     case = _case(request, case_id, "agreement.view_draft")
     can_edit = policy.can(request.user, "agreement.edit_draft", case)
     versions = list(case.drafts.select_related("created_by"))
@@ -230,6 +250,8 @@ def freeze(request, case_id):
 @login_required
 def sign(request, case_id, agreement_id):
     """Strangers get 404 before any re-authentication prompt."""
+    if detour := _undertaking_first(request, case_id):
+        return detour
     case = _case(request, case_id, "agreement.view_draft")
     return _sign(request, case, _agreement(case, agreement_id))
 

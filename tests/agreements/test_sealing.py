@@ -117,7 +117,9 @@ def test_when_file_is_not_a_sealed_pdf_then_it_is_not_valid_with_a_reason(dev_pk
     assert not report.valid and report.reasons
 
 
-def test_when_verify_agreement_command_runs_then_it_exits_nonzero_for_an_invalid_file(sealed, tmp_path):
+def test_when_verify_agreement_command_judges_signatures_only_then_it_exits_nonzero_for_an_invalid_file(
+    sealed, tmp_path
+):
     good, bad = tmp_path / "good.pdf", tmp_path / "bad.pdf"
     good.write_bytes(sealed)
     tampered = bytearray(sealed)
@@ -125,11 +127,22 @@ def test_when_verify_agreement_command_runs_then_it_exits_nonzero_for_an_invalid
     bad.write_bytes(bytes(tampered))
     out = io.StringIO()
 
-    call_command("verify_agreement", str(good), stdout=out)
+    call_command("verify_agreement", str(good), "--signatures-only", stdout=out)
     assert "VALID" in out.getvalue() and "NOT VALID" not in out.getvalue()
     with pytest.raises(SystemExit) as exit_info:
-        call_command("verify_agreement", str(bad), stdout=io.StringIO())
+        call_command("verify_agreement", str(bad), "--signatures-only", stdout=io.StringIO())
     assert exit_info.value.code == 1
+
+
+def test_when_a_well_sealed_file_is_not_in_the_register_then_the_command_says_not_valid(db, sealed, tmp_path):
+    """Sealed with the platform's key, but not an agreement the platform issued."""
+    path = tmp_path / "stranger.pdf"
+    path.write_bytes(sealed)
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_agreement", str(path), stdout=out)
+    assert exit_info.value.code == 1
+    assert "register" in out.getvalue()
 
 
 def test_when_make_dev_ca_runs_twice_then_the_ca_is_kept(dev_pki):

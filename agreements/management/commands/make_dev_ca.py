@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agreements.pki import write_dev_pki
+from agreements.pki import DEMO_SIGNER_FILE, DEMO_SIGNER_PASSWORD, write_dev_pki
 
 
 class Command(BaseCommand):
@@ -27,4 +27,7 @@ class Command(BaseCommand):
             self.stdout.write(f"The development CA is already in {directory} (use --force to replace it).")
             return
         ca, p12 = write_dev_pki(directory, settings.ODR_SEAL_PASSPHRASE)
-        self.stdout.write(f"Development CA: {ca}\nPlatform seal: {p12}")
+        self.stdout.write(
+            f"Development CA: {ca}\nPlatform seal: {p12}\n"
+            f"Demo signer certificate: {directory / DEMO_SIGNER_FILE} (password {DEMO_SIGNER_PASSWORD})"
+        )
