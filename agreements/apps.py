@@ -19,3 +19,8 @@ class AgreementsConfig(AppConfig):
         from sessions.services.retention import case_content_destroying
 
         case_content_destroying.connect(drafts_destroy, dispatch_uid="agreements.drafts_destroy")
+
+        from agreements.services.signing import agreements_end_with_case
+        from sessions.services.procedure import case_closing
+
+        case_closing.connect(agreements_end_with_case, dispatch_uid="agreements.end_with_case")

@@ -399,6 +399,17 @@ def agreement_withdraw(*, agreement: Agreement, user: User, reason: str, origin:
     return agreement
 
 
+def agreements_end_with_case(*, sender, case: Case, actor: User | None, origin: Origin, **kwargs) -> None:
+    """The mediation ended (withdrawn, not settled) while a version was being
+    signed: that round is withdrawn and its signatures voided."""
+    for agreement in Agreement.objects.select_for_update().select_related("case", "draft").filter(
+        case=case, status=AgreementStatus.SIGNING
+    ):
+        _end(agreement=agreement, user=actor, status=AgreementStatus.WITHDRAWN,
+             reason=_("The mediation ended before everyone signed."), action=AuditAction.AGREEMENT_WITHDRAWN,
+             origin=origin)
+
+
 def agreement_end_reason(agreement: Agreement) -> str:
     if agreement.end_reason_sealed is None:
         return ""

@@ -4,6 +4,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,12 @@ from sessions.models import (
 from sessions.policies import participant_of
 from sessions.services import retention, rooms
 from sessions.services.errors import ProcedureError, TransitionRefused
+
+
+# Sent inside the transaction that ends a case (any closed state), after the
+# state changed; packages with work in progress on the case end it
+# (agreements: a version being signed is withdrawn). Arguments: case, actor, origin.
+case_closing = Signal()
 
 
 def case_transition(
@@ -67,6 +74,7 @@ def case_transition(
     if to in CLOSED_STATUSES:
         rooms.rooms_close_for_case(case=case, actor=actor, origin=origin)
         retention.destruction_schedule(case)
+        case_closing.send(sender=Case, case=case, actor=actor, origin=origin)
     audit_record(
         action=AuditAction.CASE_TRANSITIONED,
         actor=actor,

@@ -48,3 +48,18 @@ def test_when_two_parties_and_the_mediator_sign_then_the_agreement_is_sealed_and
     assert report.valid, report.reasons
     assert [s.field for s in report.signatures] == ["Signature1", "Signature2", "Signature3", "PlatformSeal"]
     assert verify_file(pdf).valid
+
+
+def test_when_the_mediation_is_withdrawn_during_signing_then_the_round_is_withdrawn_and_signatures_void(
+    frozen, party_a, party_b, run_jobs, outbox, origin
+):
+    from sessions.services import procedure
+
+    sign_with_email_code(frozen, party_a, run_jobs, origin)
+
+    procedure.case_withdraw(case=frozen.case, user=party_b, reason="I changed my mind.", origin=origin)
+
+    frozen.refresh_from_db()
+    assert frozen.status == AgreementStatus.WITHDRAWN
+    assert frozen.signers.get(user=party_a).status == SignerStatus.VOID
+    assert "ended before everyone signed" in signing.agreement_end_reason(frozen)
