@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from agreements import rendering
 from agreements.models import OPEN_AGREEMENT_STATUSES, Agreement, AgreementStatus, Layout
 from agreements.selectors import verify_code, verify_file
-from agreements.services import drafts, issuing, signing
+from agreements.services import documents, drafts, issuing, signing
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
@@ -293,7 +293,7 @@ def _sign(request, case, agreement):
             return redirect("agreements:agreement", case.public_id)
         return redirect("agreements:sign", case.public_id, agreement.public_id)
     try:
-        body = rendering.render_body_html(signing.agreement_document(agreement))
+        body = rendering.render_body_html(documents.agreement_document(agreement))
     except ContentDestroyed:
         raise Http404 from None
     return render(request, "agreements/sign.html", {
@@ -332,7 +332,7 @@ def frozen_pdf(request, case_id, agreement_id):
     case = _case(request, case_id, "agreement.view_draft")
     item = _agreement(case, agreement_id)
     try:
-        pdf = signing.frozen_pdf(item)
+        pdf = documents.frozen_pdf(item)
     except ContentDestroyed:
         raise Http404 from None
     return _pdf_response(pdf, f"agreement-{case.reference}-v{item.draft.version}-to-sign.pdf", inline=True)

@@ -13,7 +13,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from agreements import texts
-from agreements.models import LAYOUT_LANGUAGES, OPEN_AGREEMENT_STATUSES, Agreement, CommentKind, Draft, DraftComment, Layout
+from agreements.models import (
+    LAYOUT_LANGUAGES,
+    OPEN_AGREEMENT_STATUSES,
+    Agreement,
+    CommentKind,
+    Draft,
+    DraftComment,
+    Layout,
+)
 from odr import policy
 from odr.audit import SYSTEM, Origin, audit_record
 from odr.models import AuditAction, User

@@ -22,7 +22,7 @@ from django.utils import timezone
 from agreements import rendering
 from agreements.models import Agreement, AgreementStatus, SignatureMethod, SignerStatus
 from agreements.sealing import get_sealer
-from agreements.services.signing import agreement_key, notify_signatories, working_pdf
+from agreements.services.documents import agreement_key, notify_signatories, working_pdf
 from odr import crypto, policy
 from odr.audit import SYSTEM, Origin, audit_record
 from odr.models import AuditAction, User

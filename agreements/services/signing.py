@@ -33,7 +33,9 @@ from agreements.models import (
     SigningCode,
 )
 from agreements.sealing import pades_sign
-from agreements.services.drafts import draft_content, draft_missing_sections
+from agreements.services.documents import agreement_key, notify_signatories, working_pdf
+from agreements.services.drafts import draft_content, draft_missing_sections, section_label
+from agreements.services.issuing import agreement_sealing_start
 from odr import policy
 from odr.audit import SYSTEM, Origin, audit_record
 from odr.mail import email_enqueue
@@ -77,47 +79,6 @@ def verification_code_normalise(code: str) -> str:
     return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
 
 
-def agreement_key(agreement: Agreement, part: str) -> str:
-    return f"agreement:{agreement.public_id}:{part}"
-
-
-def agreement_people(agreement: Agreement) -> list[rendering.Person]:
-    return [
-        rendering.Person(name=s.user.display_name, role=s.role, field=s.field_name)
-        for s in agreement.signers.select_related("user")
-    ]
-
-
-def agreement_document(agreement: Agreement) -> dict:
-    """The frozen version's document context (for the signing page)."""
-    return rendering.document_context(
-        reference=agreement.case.reference or "", layout=agreement.layout, content=draft_content(agreement.draft),
-        people=agreement_people(agreement), date=timezone.localdate(agreement.frozen_at),
-        verification_code=agreement.verification_code,
-    )
-
-
-def frozen_pdf(agreement: Agreement) -> bytes:
-    return case_cipher(agreement.case).open(agreement.frozen_pdf_sealed, aad=agreement_key(agreement, "frozen"))
-
-
-def working_pdf(agreement: Agreement) -> bytes:
-    """The frozen PDF with the own-certificate signatures made so far."""
-    if agreement.working_pdf_sealed is None:
-        return frozen_pdf(agreement)
-    return case_cipher(agreement.case).open(agreement.working_pdf_sealed, aad=agreement_key(agreement, "working"))
-
-
-def notify_signatories(case: Case, template: str, *, exclude: User | None = None, **extra) -> None:
-    for participant in atm_signatories(case):
-        if exclude is not None and participant.user_id == exclude.pk:
-            continue
-        email_enqueue(
-            to=participant.user.email, template=template, language=participant.user.preferred_language,
-            context={"case": case, "participant": participant, "site_url": settings.SITE_URL, **extra},
-        )
-
-
 def agreement_freeze(*, case: Case, user: User, draft: Draft, origin: Origin = SYSTEM) -> Agreement:
     """Freeze the latest version for signing: render its PDF, record the
     PDF's SHA-256, and fix who must sign (every party and the mediator)."""
@@ -133,8 +94,6 @@ def agreement_freeze(*, case: Case, user: User, draft: Draft, origin: Origin = S
             )
         missing = draft_missing_sections(draft)
         if missing:
-            from agreements.services.drafts import section_label
-
             raise ProcedureError(
                 _("Fill in every section before freezing: %(sections)s.")
                 % {"sections": ", ".join(section_label(key) for key in missing)},
@@ -332,8 +291,6 @@ def agreement_sign(
                      "sha256": agreement.frozen_sha256},
         )
         if not agreement.signers.exclude(status=SignerStatus.SIGNED).exists():
-            from agreements.services.issuing import agreement_sealing_start
-
             agreement_sealing_start(agreement)
     return signer
 

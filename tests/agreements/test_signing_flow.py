@@ -5,7 +5,7 @@ import pytest
 
 from agreements.models import AgreementStatus, SignatureMethod, SignerStatus
 from agreements.selectors import verify_file
-from agreements.services import issuing, signing
+from agreements.services import documents, issuing, signing
 from agreements.verification import verify_pdf
 from sessions.models import CaseStatus
 from tests.agreements.conftest import emailed_code, totp_code
@@ -43,7 +43,7 @@ def test_when_two_parties_and_the_mediator_sign_then_the_agreement_is_sealed_and
     assert frozen.case.status == CaseStatus.SETTLED
     assert set(frozen.signers.values_list("status", flat=True)) == {SignerStatus.SIGNED}
     pdf = issuing.sealed_pdf(frozen)
-    assert pdf.startswith(signing.frozen_pdf(frozen))
+    assert pdf.startswith(documents.frozen_pdf(frozen))
     report = verify_pdf(pdf)
     assert report.valid, report.reasons
     assert [s.field for s in report.signatures] == ["Signature1", "Signature2", "Signature3", "PlatformSeal"]
