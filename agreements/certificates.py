@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
+from asn1crypto import pem
+from cryptography import x509
 from django.conf import settings
 from django.utils.translation import gettext as _
 from pyhanko.keys import load_cert_from_pemder
@@ -35,15 +37,35 @@ class PersonalCertificate:
 
 
 def _crls() -> list[bytes]:
+    """The configured revocation lists, DER (a PEM file is unarmoured)."""
     out = []
     for path in settings.ODR_SIGNER_CRLS:
         data = Path(path).read_bytes()
         if data.lstrip().startswith(b"-----"):
-            from asn1crypto import pem
-
             _, _, data = pem.unarmor(data)
         out.append(data)
     return out
+
+
+def _revoked_by_configured_list(personal: PersonalCertificate, roots: list, crls: list[bytes]) -> bool:
+    """pyhanko-certvalidator consults a CRL only for a certificate that names
+    a CRL distribution point; a list the operator configured must count for
+    every certificate of its issuer. A list counts only if its issuer's key
+    (a trusted root or a certificate of the chain) signed it."""
+    certificate = x509.load_der_x509_certificate(personal.signer.signing_cert.dump())
+    issuers = [
+        x509.load_der_x509_certificate(c.dump())
+        for c in [*roots, *personal.signer.cert_registry]
+    ]
+    for data in crls:
+        crl = x509.load_der_x509_crl(data)
+        if crl.issuer != certificate.issuer:
+            continue
+        if not any(i.subject == crl.issuer and crl.is_signature_valid(i.public_key()) for i in issuers):
+            continue
+        if crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is not None:
+            return True
+    return False
 
 
 def certificate_open(data: bytes, password: str) -> PersonalCertificate:
@@ -78,9 +100,11 @@ def certificate_check(personal: PersonalCertificate, *, at: datetime.datetime) -
     configured list, not issued under a trusted root, or not meant for
     signing documents."""
     certificate = personal.signer.signing_cert
+    roots = [load_cert_from_pemder(path) for path in settings.ODR_SIGNER_TRUST_ROOTS]
+    crls = _crls()
     context = ValidationContext(
-        trust_roots=[load_cert_from_pemder(path) for path in settings.ODR_SIGNER_TRUST_ROOTS],
-        crls=_crls(),
+        trust_roots=roots,
+        crls=crls,
         allow_fetching=settings.ODR_SIGNER_ALLOW_FETCHING,
         revocation_mode="soft-fail",
         moment=at,
@@ -108,3 +132,5 @@ def certificate_check(personal: PersonalCertificate, *, at: datetime.datetime) -
         ) from None
     except cv_errors.PathValidationError:
         raise ProcedureError(_("Your certificate could not be validated."), code="certificate_invalid") from None
+    if _revoked_by_configured_list(personal, roots, crls):
+        raise ProcedureError(_("Your certificate has been revoked."), code="certificate_revoked")

@@ -132,18 +132,21 @@ def draft(request, case_id):
     if detour := _undertaking_first(request, case_id):
         return detour
     case = _case(request, case_id, "agreement.view_draft")
-    can_edit = policy.can(request.user, "agreement.edit_draft", case)
+    may_edit = policy.can(request.user, "agreement.edit_draft", case)
+    # While a version is being signed the mediator reads it, as the parties do
+    # (a POST still reaches the service, which says why it refuses).
+    can_edit = may_edit and not case.agreements.filter(status__in=OPEN_AGREEMENT_STATUSES).exists()
     versions = list(case.drafts.select_related("created_by"))
     latest = versions[0] if versions else None
     layout = request.POST.get("layout") or request.GET.get("layout") or (latest.layout if latest else case.language)
     if layout not in Layout.values:
         layout = case.language
     try:
-        current = drafts.draft_content(latest) if latest else {}
+        saved = current = drafts.draft_content(latest) if latest else {}
     except ContentDestroyed:
         raise Http404 from None
     if request.method == "POST":
-        if not can_edit:
+        if not may_edit:
             raise PermissionDenied
         try:
             drafts.draft_save(case=case, user=request.user, fields=request.POST, layout=layout,
@@ -170,8 +173,8 @@ def draft(request, case_id):
             {"key": key, "label": drafts.section_label(key), "value": values.get(key, "")}
             for key in drafts.section_keys(layout)
         ],
-        "preview": _preview(case, latest, current) if latest and not can_edit else "",
-        "can_edit": can_edit and not case.agreements.filter(status__in=OPEN_AGREEMENT_STATUSES).exists(),
+        "preview": _preview(case, latest, saved) if latest and not can_edit else "",
+        "can_edit": can_edit,
     })
 
 

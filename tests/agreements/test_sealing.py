@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 from weasyprint import HTML
 
 from agreements import pki, sealing
@@ -139,7 +140,7 @@ def test_when_a_well_sealed_file_is_not_in_the_register_then_the_command_says_no
     path = tmp_path / "stranger.pdf"
     path.write_bytes(sealed)
     out = io.StringIO()
-    with pytest.raises(SystemExit) as exit_info:
+    with translation.override("en"), pytest.raises(SystemExit) as exit_info:
         call_command("verify_agreement", str(path), stdout=out)
     assert exit_info.value.code == 1
     assert "register" in out.getvalue()

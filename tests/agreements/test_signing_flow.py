@@ -2,6 +2,7 @@
 mediator by TOTP), sealing on the job queue, verification."""
 
 import pytest
+from django.utils import translation
 
 from agreements.models import AgreementStatus, SignatureMethod, SignerStatus
 from agreements.selectors import verify_file
@@ -57,7 +58,8 @@ def test_when_the_mediation_is_withdrawn_during_signing_then_the_round_is_withdr
 
     sign_with_email_code(frozen, party_a, run_jobs, origin)
 
-    procedure.case_withdraw(case=frozen.case, user=party_b, reason="I changed my mind.", origin=origin)
+    with translation.override("en"):
+        procedure.case_withdraw(case=frozen.case, user=party_b, reason="I changed my mind.", origin=origin)
 
     frozen.refresh_from_db()
     assert frozen.status == AgreementStatus.WITHDRAWN
