@@ -10,7 +10,16 @@ from django.core import mail
 from django.core.management import call_command
 
 from odr.audit import Origin
-from odr.models import Court, CourtUser, Language, MediatorKind, MediatorProfile, Region, Specialisation, User
+from odr.models import (
+    Court,
+    CourtUser,
+    Language,
+    MediatorKind,
+    MediatorProfile,
+    Region,
+    Specialisation,
+    User,
+)
 
 pytest_plugins = ["tests.case_fixtures"]
 
@@ -23,6 +32,14 @@ _counter = itertools.count(1)
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness is for attackers, not for the test suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _english_interface(settings):
+    """Tests read the English interface (the site's default is Russian) unless
+    they are about a language: then they set the user's language or the
+    cookie themselves (tests/odr/test_translations.py)."""
+    settings.LANGUAGE_CODE = "en"
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +73,7 @@ def origin():
 
 @pytest.fixture
 def user_factory(db):
-    def make(email=None, *, display_name=None, language=Language.RUSSIAN, verified=True, **extra):
+    def make(email=None, *, display_name=None, language=Language.ENGLISH, verified=True, **extra):
         n = next(_counter)
         email = email or f"user{n}@example.kz"
         user = User.objects.create_user(

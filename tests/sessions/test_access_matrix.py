@@ -1303,7 +1303,11 @@ def test_when_someone_has_not_accepted_the_undertaking_then_no_room_opens_until_
     assert response.status_code == 302
     assert response["Location"] == f"{undertaking_url}?next={room_url.replace('/', '%2F')}"
     assert client.get(reverse("mediation:case_detail", args=[case.public_id])).status_code == 200
-    assert client.get(reverse("agreements:draft", args=[case.public_id])).status_code == 404
+    # The draft agreement is not shown either: its pages send them to the undertaking first.
+    draft_url = reverse("agreements:draft", args=[case.public_id])
+    detour = client.get(draft_url)
+    assert detour.status_code == 302
+    assert detour["Location"] == f"{undertaking_url}?next={draft_url.replace('/', '%2F')}"
 
     # Accepting it on its page (the exact text shown, by its digest) opens the room.
     page = client.get(response["Location"])

@@ -14,7 +14,8 @@ import tinycss2
 from django.contrib import messages as django_messages
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from pypdf import PdfReader
 
 from odr import policy
@@ -440,7 +441,9 @@ def test_when_the_export_page_is_opened_with_get_then_it_returns_to_the_room_wit
 def _watermark_re(user) -> re.Pattern:
     """The watermark in a page's text with every space removed (the diagonal
     copy wraps where the PDF's text extraction loses spaces)."""
-    words = f"Exported by {user.display_name} <{user.email}> on "
+    # The transcript is in the case's language (Russian here).
+    with translation.override("ru"):
+        words = gettext("Exported by %(who)s on %(when)s") % {"who": f"{user.display_name} <{user.email}>", "when": ""}
     return re.compile(re.escape("".join(words.split())) + r"(\d{4}-\d\d-\d\d)(\d\d:\d\d)")
 
 
