@@ -69,3 +69,23 @@ def active_case(accepted_case, party_a, party_b, mediator, origin) -> Case:
         accept_undertaking(accepted_case, user, origin)
     accepted_case.refresh_from_db()
     return accepted_case
+
+
+@pytest.fixture
+def one_user_per_role(party_a, party_b, mediator, mediator_factory, court_user, admin_user, user_factory):
+    """One user per role of the access tables; the representative will act
+    for the respondent, the observer will be invited to the case."""
+    from django.contrib.auth.models import AnonymousUser
+
+    return {
+        "claimant": party_a,
+        "respondent": party_b,
+        "representative": user_factory("representative@example.kz", display_name="Rustem Representative"),
+        "mediator": mediator,
+        "other_mediator": mediator_factory("other.mediator@example.kz", display_name="Other Mediator"),
+        "observer": user_factory("observer@example.kz", display_name="Olga Observer"),
+        "court_user": court_user,
+        "admin": admin_user,
+        "stranger": user_factory("stranger@example.kz", display_name="Stan Stranger"),
+        "anonymous": AnonymousUser(),
+    }

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
@@ -54,20 +53,8 @@ READERS = {"claimant", "respondent", "representative", "mediator"}
 
 
 @pytest.fixture
-def people(party_a, party_b, mediator, mediator_factory, court_user, admin_user, user_factory):
-    """One user per role; the representative acts for the respondent."""
-    return {
-        "claimant": party_a,
-        "respondent": party_b,
-        "representative": user_factory("representative@example.kz", display_name="Rustem Representative"),
-        "mediator": mediator,
-        "observer": user_factory("observer@example.kz", display_name="Olga Observer"),
-        "other_mediator": mediator_factory("other.mediator@example.kz", display_name="Other Mediator"),
-        "court_user": court_user,
-        "admin": admin_user,
-        "stranger": user_factory("stranger@example.kz", display_name="Stan Stranger"),
-        "anonymous": AnonymousUser(),
-    }
+def people(one_user_per_role):
+    return one_user_per_role
 
 
 @dataclass

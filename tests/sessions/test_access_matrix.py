@@ -29,15 +29,14 @@ from dataclasses import dataclass
 
 import pytest
 import time_machine
-from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from agreements.services import drafts as agreements
 from agreements.models import Draft
+from agreements.services import drafts as agreements
 from odr import policy
 from odr.models import AuditAction, AuditEvent
 from sessions.models import (
@@ -72,20 +71,8 @@ REAUTH = "reauth"  # 302 to allauth's re-authentication page
 
 
 @pytest.fixture
-def people(party_a, party_b, mediator, mediator_factory, court_user, admin_user, user_factory):
-    """One user per role; the representative acts for the respondent."""
-    return {
-        "claimant": party_a,
-        "respondent": party_b,
-        "representative": user_factory("representative@example.kz", display_name="Rustem Representative"),
-        "mediator": mediator,
-        "other_mediator": mediator_factory("other.mediator@example.kz", display_name="Other Mediator"),
-        "observer": user_factory("observer@example.kz", display_name="Olga Observer"),
-        "court_user": court_user,
-        "admin": admin_user,
-        "stranger": user_factory("stranger@example.kz", display_name="Stan Stranger"),
-        "anonymous": AnonymousUser(),
-    }
+def people(one_user_per_role):
+    return one_user_per_role
 
 
 # --- The case and its content ------------------------------------------------------------------
