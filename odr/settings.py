@@ -196,7 +196,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Internationalisation -----------------------------------------------------------
 LANGUAGE_CODE = "ru"
 LANGUAGES = [("kk", _("Kazakh")), ("ru", _("Russian")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "odr" / "locale"]
+# Our catalogues (makemessages writes the first); then Kazakh for the
+# words of django-allauth and Django's forms, which ship none.
+LOCALE_PATHS = [BASE_DIR / "odr" / "locale", BASE_DIR / "odr" / "vendor_locale"]
+# Dates as Kazakhstan writes them in Kazakh (Django has no Kazakh formats).
+FORMAT_MODULE_PATH = ["odr.formats"]
 TIME_ZONE = "Asia/Almaty"
 USE_I18N = True
 USE_TZ = True

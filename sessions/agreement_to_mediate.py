@@ -12,7 +12,7 @@ from django.utils import translation
 
 from sessions.models import PARTY_ROLES, Case, ParticipantStatus, Role
 
-VERSION = "2026.1"
+VERSION = "2026.2"  # 2026.2: the Kazakh and Russian wording
 TEMPLATE = "mediation/texts/agreement_to_mediate.txt"
 
 

@@ -29,7 +29,7 @@ from sessions.models import (
 )
 from sessions.services.errors import ProcedureError
 
-UNDERTAKING_VERSION = "2026.1"
+UNDERTAKING_VERSION = "2026.2"  # 2026.2: the Kazakh and Russian wording
 UNDERTAKING_TEMPLATE = "mediation/texts/undertaking.txt"
 
 

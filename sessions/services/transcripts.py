@@ -94,7 +94,8 @@ def transcript_export(*, room: Room, user: User, origin: Origin = SYSTEM) -> byt
             "who": f"{user.display_name} <{user.email}>",
             "when": timezone.localtime(exported_at).strftime("%Y-%m-%d %H:%M %Z"),
         }
-        header = f"{_('CONFIDENTIAL')} · {case.reference or ''}"
+        confidential = _("CONFIDENTIAL")
+        header = f"{confidential} · {case.reference or ''}"
         html = render_to_string(
             TEMPLATE,
             {

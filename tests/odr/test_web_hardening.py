@@ -600,8 +600,10 @@ def test_when_form_is_posted_then_csrf_accepts_only_same_origin_requests_with_a_
 def test_when_csrf_refuses_a_signed_in_user_then_the_page_is_in_their_language(
     active_case, party_a
 ):
+    party_a.preferred_language = "ru"
+    party_a.save(update_fields=["preferred_language"])
     client = Client(enforce_csrf_checks=True)
-    client.force_login(party_a)  # prefers Russian
+    client.force_login(party_a)
 
     response = client.post(
         reverse("mediation:contacts_sharing", args=[active_case.public_id]),

@@ -5,7 +5,7 @@ import pytest
 import time_machine
 from django.core import signing
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from odr.models import AuditAction, AuditEvent
 from sessions.models import CaseStatus, Invitation, InvitationStatus, ParticipantStatus, Role
@@ -36,7 +36,8 @@ def test_when_invitation_is_emailed_then_it_does_not_carry_the_description_of_th
     run_jobs()
     message = next(m for m in outbox if party_b.email in m.to)
     assert invited_case.description and invited_case.description not in message.body
-    assert invited_case.get_category_display() in message.body
+    with translation.override(invited_case.language):  # an invitation is written in the case's language
+        assert invited_case.get_category_display() in message.body
 
 
 def test_when_invitation_is_answered_then_link_cannot_be_used_again(invited_case, party_b, origin):
