@@ -100,3 +100,32 @@ def _view_page(user, case) -> bool:
         return True
     sealed = case.agreements.filter(status="sealed").first()
     return sealed is not None and _download(user, sealed)
+
+
+@rule("agreement.file")
+def _file(user, agreement) -> bool:
+    """A party or the mediator files the sealed agreement with the court."""
+    from agreements.models import AgreementStatus
+
+    participant = participant_of(user, agreement.case)
+    return (
+        agreement.status == AgreementStatus.SEALED
+        and participant is not None
+        and participant.status == ParticipantStatus.ACTIVE
+        and participant.role in (Role.CLAIMANT, Role.RESPONDENT, Role.MEDIATOR)
+    )
+
+
+@rule("filing.view")
+def _filing_view(user, filing) -> bool:
+    """The filing's status: everyone who may open the case's agreement page."""
+    return _view_page(user, filing.case)
+
+
+@rule("filing.court")
+def _filing_court(user, filing) -> bool:
+    """The court's users (with 2FA) see, download and answer the filings
+    made to their court, and only those."""
+    from odr.policy import can, court_of
+
+    return can(user, "court.work") and court_of(user) == filing.court

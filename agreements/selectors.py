@@ -4,6 +4,7 @@ reference, the signers, times, methods, certificates and fingerprints)."""
 
 from dataclasses import dataclass, field
 
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from agreements.models import Agreement, AgreementStatus
@@ -56,3 +57,19 @@ def verify_code(code: str) -> Verification | None:
         return None
     report = verify_pdf(sealed_pdf(agreement))
     return _with_record(report, agreement)
+
+
+def filings_for_court(*, court, status: str = "", number: str = "", since=None, until=None):
+    """A court's filings (only its own), newest first, filtered."""
+    from agreements.models import Filing
+
+    rows = Filing.objects.filter(court=court).select_related("case", "agreement")
+    if status:
+        rows = rows.filter(status=status)
+    if number:
+        rows = rows.filter(Q(court_case_number__icontains=number) | Q(case__reference__icontains=number))
+    if since:
+        rows = rows.filter(filed_at__date__gte=since)
+    if until:
+        rows = rows.filter(filed_at__date__lte=until)
+    return rows.order_by("-filed_at", "-pk")

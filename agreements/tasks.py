@@ -9,3 +9,11 @@ def seal_agreement(*, agreement_id: int) -> bool:
     from agreements.services.issuing import agreement_seal
 
     return agreement_seal(agreement_id=agreement_id)
+
+
+@task()
+def deliver_filing(*, delivery_id: int) -> bool:
+    """One delivery attempt of a filing (idempotent; see services.filing)."""
+    from agreements.services.filing import delivery_attempt
+
+    return delivery_attempt(delivery_id=delivery_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agreements import views
+from agreements import court_views, views
 
 app_name = "agreements"
 
@@ -14,5 +14,10 @@ urlpatterns = [
     path("cases/<uuid:case_id>/agreement/<uuid:agreement_id>/decline/", views.decline, name="decline"),
     path("cases/<uuid:case_id>/agreement/<uuid:agreement_id>/to-sign.pdf", views.frozen_pdf, name="frozen_pdf"),
     path("cases/<uuid:case_id>/agreement/<uuid:agreement_id>/agreement.pdf", views.sealed_pdf, name="sealed_pdf"),
+    path("cases/<uuid:case_id>/agreement/<uuid:agreement_id>/file/", views.file_agreement, name="file"),
     path("verify/", views.verify, name="verify"),
+    path("court/filings/", court_views.filings, name="court_filings"),
+    path("court/filings/<uuid:filing_id>/", court_views.filing, name="court_filing"),
+    path("court/filings/<uuid:filing_id>/agreement.pdf", court_views.filing_pdf, name="court_filing_pdf"),
+    path("court/filings/<uuid:filing_id>/answer/", court_views.filing_answer, name="court_filing_answer"),
 ]

@@ -17,9 +17,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from agreements import rendering
-from agreements.models import OPEN_AGREEMENT_STATUSES, Agreement, AgreementStatus, Layout
+from agreements.models import OPEN_AGREEMENT_STATUSES, OPEN_FILING_STATUSES, Agreement, AgreementStatus, Layout
 from agreements.selectors import verify_code, verify_file
-from agreements.services import documents, drafts, issuing, signing
+from agreements.services import documents, drafts, filing, issuing, signing
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
@@ -100,8 +100,11 @@ def agreement(request, case_id):
         {"agreement": a, "reason": signing.agreement_end_reason(a) if can_read else ""}
         for a in rounds if a.status in (AgreementStatus.DECLINED, AgreementStatus.WITHDRAWN)
     ]
+    filings = list(sealed.filings.prefetch_related("events").select_related("court")) if sealed else []
     return render(request, "agreements/agreement.html", {
         "case": case,
+        "filings": filings,
+        "open_filing": next((f for f in filings if f.status in OPEN_FILING_STATUSES), None),
         "latest": latest,
         "versions": versions,
         "preview": preview,
@@ -120,6 +123,7 @@ def agreement(request, case_id):
             "decline": current is not None and policy.can(user, "agreement.decline", current),
             "withdraw": current is not None and policy.can(user, "agreement.withdraw", current),
             "download": sealed is not None and policy.can(user, "agreement.download", sealed),
+            "file": sealed is not None and case.court_id is not None and policy.can(user, "agreement.file", sealed),
         },
     })
 
@@ -330,6 +334,30 @@ def decline(request, case_id, agreement_id):
 
 
 @login_required
+@require_POST
+def file_agreement(request, case_id, agreement_id):
+    """Strangers get 404 before any re-authentication prompt."""
+    case = _case(request, case_id)
+    return _file(request, case, _agreement(case, agreement_id))
+
+
+@reauthentication_required
+def _file(request, case, agreement):
+    try:
+        filing.filing_submit(
+            agreement=agreement, user=request.user, origin=Origin.from_request(request),
+            court_case_number=request.POST.get("court_case_number") or None,
+        )
+    except ValidationError as error:
+        _errors(request, error)
+    except PermissionDenied:
+        messages.error(request, _("You cannot file this agreement."))
+    else:
+        messages.success(request, _("The agreement is filed with %(court)s.") % {"court": case.court})
+    return redirect("agreements:agreement", case.public_id)
+
+
+@login_required
 def frozen_pdf(request, case_id, agreement_id):
     """The frozen PDF a signatory is asked to sign (shown inline)."""
     case = _case(request, case_id, "agreement.view_draft")
@@ -338,7 +366,7 @@ def frozen_pdf(request, case_id, agreement_id):
         pdf = documents.frozen_pdf(item)
     except ContentDestroyed:
         raise Http404 from None
-    return _pdf_response(pdf, f"agreement-{case.reference}-v{item.draft.version}-to-sign.pdf", inline=True)
+    return pdf_response(pdf, f"agreement-{case.reference}-v{item.draft.version}-to-sign.pdf", inline=True)
 
 
 @login_required
@@ -349,10 +377,10 @@ def sealed_pdf(request, case_id, agreement_id):
     if not policy.can(request.user, "agreement.download", item):
         raise Http404
     pdf = issuing.agreement_download(agreement=item, user=request.user, origin=Origin.from_request(request))
-    return _pdf_response(pdf, f"mediation-agreement-{case.reference}.pdf", inline=False)
+    return pdf_response(pdf, f"mediation-agreement-{case.reference}.pdf", inline=False)
 
 
-def _pdf_response(pdf: bytes, filename: str, *, inline: bool) -> HttpResponse:
+def pdf_response(pdf: bytes, filename: str, *, inline: bool) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"

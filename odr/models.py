@@ -264,6 +264,8 @@ class AuditAction(models.TextChoices):
     AGREEMENT_WITHDRAWN = "agreement.withdrawn", _("Agreement withdrawn from signing")
     AGREEMENT_SEALED = "agreement.sealed", _("Agreement sealed")
     AGREEMENT_DOWNLOADED = "agreement.downloaded", _("Sealed agreement downloaded")
+    FILING_SUBMITTED = "filing.submitted", _("Agreement filed with the court")
+    FILING_STATUS_CHANGED = "filing.status_changed", _("Filing status changed")
 
 
 class DataKey(models.Model):

@@ -278,6 +278,20 @@ ODR_SIGNING_CODE_MINUTES = env.int("ODR_SIGNING_CODE_MINUTES", default=10)
 # The largest PDF /verify/ accepts, and the largest certificate file.
 ODR_VERIFY_MAX_BYTES = env.int("ODR_VERIFY_MAX_BYTES", default=20 * 1024 * 1024)
 
+# --- Filing with courts (docs/torelik.md) ---------------------------------------------
+# How filings reach the court: "portal" (the built-in court portal) or an
+# external judicial system's adapter, by name → class.
+ODR_FILING_CHANNEL = env.str("ODR_FILING_CHANNEL", default="portal")
+ODR_FILING_CHANNELS = {
+    "portal": "agreements.channels.PortalChannel",
+}
+# Delivery retries: exponential backoff with jitter from BACKOFF up to
+# BACKOFF_MAX seconds; after MAX_ATTEMPTS the filing fails (dead letter) and
+# administrators are emailed.
+ODR_DELIVERY_MAX_ATTEMPTS = env.int("ODR_DELIVERY_MAX_ATTEMPTS", default=8)
+ODR_DELIVERY_BACKOFF_SECONDS = env.int("ODR_DELIVERY_BACKOFF_SECONDS", default=30)
+ODR_DELIVERY_BACKOFF_MAX_SECONDS = env.int("ODR_DELIVERY_BACKOFF_MAX_SECONDS", default=3600)
+
 # --- Retention and confidentiality ----------------------------------------------------
 # A closed case's content (chat, caucus talk, documents, drafts) is destroyed
 # this many days after closing, unless under legal hold.

@@ -133,3 +133,15 @@ def agreement_download(*, agreement: Agreement, user: User, origin: Origin = SYS
             details={"agreement": str(agreement.public_id), "sha256": agreement.sealed_sha256},
         )
     return sealed_pdf(agreement)
+
+
+def agreement_download_for_court(*, filing, user: User, origin: Origin = SYSTEM) -> bytes:
+    """The sealed PDF of a filing, for a user of the court it was filed with; audited."""
+    policy.require(user, "filing.court", filing)
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.AGREEMENT_DOWNLOADED, actor=user, origin=origin, obj=filing.case,
+            details={"agreement": str(filing.agreement.public_id), "sha256": filing.agreement.sealed_sha256,
+                     "filing": str(filing.public_id), "court": filing.court.code},
+        )
+    return sealed_pdf(filing.agreement)

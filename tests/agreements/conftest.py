@@ -77,3 +77,19 @@ def totp_code(user) -> str:
     authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
     secret = decrypt(authenticator.data["secret"])
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+@pytest.fixture
+def sealed_agreement(frozen, party_a, party_b, mediator, run_jobs, outbox, origin):
+    """The frozen agreement signed by all three (emailed codes, TOTP) and sealed."""
+    for user in (party_a, party_b):
+        signing.signing_code_send(agreement=frozen, user=user, origin=origin)
+        run_jobs()
+        signing.agreement_sign(agreement=frozen, user=user, document_sha256=frozen.frozen_sha256, consent=True,
+                               code=emailed_code(user), origin=origin)
+    signing.agreement_sign(agreement=frozen, user=mediator, document_sha256=frozen.frozen_sha256, consent=True,
+                           code=totp_code(mediator), origin=origin)
+    run_jobs()
+    frozen.refresh_from_db()
+    assert frozen.status == "sealed"
+    return frozen

@@ -172,7 +172,7 @@ def reach(world: World, state: str) -> None:
 # Actions on the case (drafting), and on one signing round (an Agreement).
 CASE_ACTIONS = ("agreement.view_page", "agreement.view_draft", "agreement.edit_draft", "agreement.comment",
                 "agreement.freeze")
-ROUND_ACTIONS = ("agreement.sign", "agreement.decline", "agreement.withdraw", "agreement.download")
+ROUND_ACTIONS = ("agreement.sign", "agreement.decline", "agreement.withdraw", "agreement.download", "agreement.file")
 
 DRAFTING = {
     # The agreement page and the draft: the parties, the representative and
@@ -190,6 +190,7 @@ ENDED_ROUND = {
     "agreement.decline": set(),
     "agreement.withdraw": set(),
     "agreement.download": set(),
+    "agreement.file": set(),
 }
 AGREEMENT_POLICY = {
     # A draft, no signing round yet (so no round to act on).
@@ -203,6 +204,7 @@ AGREEMENT_POLICY = {
         "agreement.decline": SIGNATORIES,
         "agreement.withdraw": {"mediator"},
         "agreement.download": set(),
+        "agreement.file": set(),
     },
     # The claimant signed: signing is over for them, declining is not.
     "claimant_signed": {
@@ -211,6 +213,7 @@ AGREEMENT_POLICY = {
         "agreement.decline": SIGNATORIES,
         "agreement.withdraw": {"mediator"},
         "agreement.download": set(),
+        "agreement.file": set(),
     },
     # A round declined (or withdrawn) is over; the draft is open for revision.
     "declined": {**DRAFTING, **ENDED_ROUND},
@@ -227,6 +230,8 @@ AGREEMENT_POLICY = {
         "agreement.decline": set(),
         "agreement.withdraw": set(),
         "agreement.download": READERS,
+        # Filing with the court: a party or the mediator.
+        "agreement.file": SIGNATORIES,
     },
     # Retention destroyed the case's content: the draft is gone for
     # everyone; the page and the sealed agreement stay for the same people.
@@ -240,12 +245,22 @@ AGREEMENT_POLICY = {
         "agreement.decline": set(),
         "agreement.withdraw": set(),
         "agreement.download": READERS,
+        # Filing with the court: a party or the mediator.
+        "agreement.file": SIGNATORIES,
     },
 }
 
 # Every agreement action tabled here (test_policy_table checks that every
 # registered action is covered by a table somewhere).
 AGREEMENT_ACTIONS = frozenset(action for table in AGREEMENT_POLICY.values() for action in table)
+
+# A filing of the sealed agreement: its status for everyone who opens the
+# agreement page; the filing itself for the users of its court only.
+FILING_POLICY = {
+    "filing.view": READERS,
+    "filing.court": {"court_user"},
+}
+FILING_ACTIONS = frozenset(FILING_POLICY)
 
 
 def allowed(world: World, action: str, obj) -> set[str]:
@@ -806,3 +821,23 @@ def test_when_the_sealed_agreement_is_downloaded_then_each_download_is_audited_a
     assert downloads.count() == len(who) + 1
     assert downloads.order_by("id").last().actor_id == world.user("respondent").pk
 
+
+
+def test_when_a_sealed_agreement_is_filed_then_the_filing_rules_are_as_tabled(world, user_factory):
+    from agreements.services.filing import filing_submit
+    from odr.models import Court, CourtUser
+    from tests.conftest import enable_totp
+
+    seal(world)
+    court = world.user("court_user").court_user.court
+    Case.objects.filter(pk=world.case.pk).update(court=court, court_case_number="2-100/2026")
+    world.refresh()
+    filing = filing_submit(agreement=world.agreement, user=world.user("claimant"), origin=ORIGIN)
+
+    for action, expected in FILING_POLICY.items():
+        assert allowed(world, action, filing) == expected, action
+    # A user of another court does not reach it.
+    elsewhere = Court.objects.create(code="elsewhere", name="Another Court", region=court.region)
+    clerk = enable_totp(user_factory("clerk@elsewhere.kz"))
+    CourtUser.objects.create(user=clerk, court=elsewhere)
+    assert not policy.can(clerk, "filing.court", filing)

@@ -143,7 +143,7 @@ def test_accepted_case_policy_table(invited_case, cast, origin):
 
 
 def test_every_registered_action_is_covered_by_a_table():
-    from tests.agreements.test_agreement_access import AGREEMENT_ACTIONS
+    from tests.agreements.test_agreement_access import AGREEMENT_ACTIONS, FILING_ACTIONS
     from tests.sessions.test_access_matrix import CONFIDENTIALITY_ACTIONS
 
     confidentiality = {
@@ -154,7 +154,7 @@ def test_every_registered_action_is_covered_by_a_table():
     # Tabled (policy.can per role) in tests/sessions/test_access_matrix.py.
     assert confidentiality <= CONFIDENTIALITY_ACTIONS
     # Tabled per state of the agreement in tests/agreements/test_agreement_access.py.
-    covered = set(ACTIVE_CASE_TABLE) | set(ROOM_TABLES["joint"]) | CONFIDENTIALITY_ACTIONS | AGREEMENT_ACTIONS | {
+    covered = set(ACTIVE_CASE_TABLE) | set(ROOM_TABLES["joint"]) | CONFIDENTIALITY_ACTIONS | AGREEMENT_ACTIONS | FILING_ACTIONS | {
         "mediator.work", "court.work", "admin.work", "case.file", "case.view_contacts", "invitation.answer",
         "case.share_contacts",
     }
