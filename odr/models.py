@@ -266,6 +266,8 @@ class AuditAction(models.TextChoices):
     AGREEMENT_DOWNLOADED = "agreement.downloaded", _("Sealed agreement downloaded")
     FILING_SUBMITTED = "filing.submitted", _("Agreement filed with the court")
     FILING_STATUS_CHANGED = "filing.status_changed", _("Filing status changed")
+    COURT_TOKEN_CREATED = "court.token_created", _("Court API token created")
+    COURT_TOKEN_REVOKED = "court.token_revoked", _("Court API token revoked")
 
 
 class DataKey(models.Model):

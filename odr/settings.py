@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
     "odr.apps.OdrConfig",
     "sessions.apps.MediationConfig",
     "agreements.apps.AgreementsConfig",
@@ -277,6 +279,32 @@ ODR_SEAL_RETRY_SECONDS = env.int("ODR_SEAL_RETRY_SECONDS", default=300)
 ODR_SIGNING_CODE_MINUTES = env.int("ODR_SIGNING_CODE_MINUTES", default=10)
 # The largest PDF /verify/ accepts, and the largest certificate file.
 ODR_VERIFY_MAX_BYTES = env.int("ODR_VERIFY_MAX_BYTES", default=20 * 1024 * 1024)
+
+# --- The court API (docs/court-api.md) ------------------------------------------------
+# Courts' systems authenticate with a bearer token per court (created and
+# revoked by administrators); there are no sessions, so no CSRF.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["agreements.api.auth.CourtTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["agreements.api.auth.IsCourt"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "agreements.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ODR Mediation court API",
+    "DESCRIPTION": "Filings of sealed mediation agreements, for the courts they are filed with.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "FilingStatusEnum": "agreements.models.filing.FilingStatus",
+        "CourtAnswerEnum": ["received", "approved", "returned"],
+    },
+}
 
 # --- Filing with courts (docs/torelik.md) ---------------------------------------------
 # How filings reach the court: "portal" (the built-in court portal) or an

@@ -21,4 +21,5 @@ urlpatterns = [
     path("dashboard", RedirectView.as_view(pattern_name="mediation:dashboard", permanent=False), name="dashboard"),
     path("", include("sessions.urls")),
     path("", include("agreements.urls")),
+    path("", include("agreements.api.urls")),
 ]

@@ -18,7 +18,10 @@ from agreements.models.agreement import Agreement
 from odr.models import Court
 from sessions.models import Case
 
-__all__ = ["FilingStatus", "OPEN_FILING_STATUSES", "FILING_TRANSITIONS", "Filing", "FilingEvent", "DeliveryState", "Delivery"]
+__all__ = [
+    "FilingStatus", "OPEN_FILING_STATUSES", "FILING_TRANSITIONS", "Filing", "FilingEvent", "DeliveryState", "Delivery",
+    "CourtApiToken",
+]
 
 
 class FilingStatus(models.TextChoices):
@@ -122,3 +125,29 @@ class Delivery(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+
+class CourtApiToken(models.Model):
+    """A court's key to the court API. Only its SHA-256 is stored; the token
+    is shown once, when an administrator creates it. It reaches the filings
+    of its own court only, until revoked."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    court = models.ForeignKey(Court, on_delete=models.PROTECT, related_name="api_tokens", verbose_name=_("court"))
+    name = models.CharField(_("name"), max_length=100, help_text=_("Which system of the court uses it."))
+    prefix = models.CharField(max_length=12, editable=False)
+    key_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["court", "-created_at"]
+        verbose_name = _("court API token")
+        verbose_name_plural = _("court API tokens")
+
+    def __str__(self):
+        return f"{self.court} · {self.name} ({self.prefix}…)"

@@ -1,0 +1,48 @@
+"""Schemathesis against the court API's own OpenAPI schema: generated
+requests (valid and malformed) never get a server error or an answer the
+schema does not describe."""
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, settings
+
+from agreements.api.auth import court_token_create
+from agreements.services import filing as filing_services
+from sessions.models import Case
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """The WSGI handler closes the database connection after each request
+    (Django's test client disconnects that, and so do we): the test's
+    transaction lives on it."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+# Loaded once, at collection, from the application itself (no database needed).
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture
+def court_token(active_case, court, sealed_agreement, party_a, admin_user, run_jobs, origin):
+    """A filing delivered to the court, and that court's token."""
+    Case.objects.filter(pk=active_case.pk).update(court=court, court_case_number="2-900/2026")
+    sealed_agreement.refresh_from_db()
+    filing_services.filing_submit(agreement=sealed_agreement, user=party_a, origin=origin)
+    run_jobs()
+    return court_token_create(court=court, name="Schemathesis", user=admin_user)[1]
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.django_db
+def test_the_court_api_conforms_to_its_schema(case, court_token):
+    case.call_and_validate(headers={"Authorization": f"Bearer {court_token}"})
