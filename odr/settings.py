@@ -312,7 +312,15 @@ SPECTACULAR_SETTINGS = {
 ODR_FILING_CHANNEL = env.str("ODR_FILING_CHANNEL", default="portal")
 ODR_FILING_CHANNELS = {
     "portal": "agreements.channels.PortalChannel",
+    "torelik": "agreements.torelik.TorelikChannel",
 }
+# The external judicial system (docs/torelik.md): its base URL, the shared
+# secret that signs requests both ways, the timeout of one delivery, and how
+# far a signed timestamp may be from our clock.
+ODR_TORELIK_URL = env.str("ODR_TORELIK_URL", default="")
+ODR_TORELIK_SECRET = env.str("ODR_TORELIK_SECRET", default="")
+ODR_TORELIK_TIMEOUT = env.float("ODR_TORELIK_TIMEOUT", default=10.0)
+ODR_TORELIK_MAX_SKEW = env.int("ODR_TORELIK_MAX_SKEW", default=300)
 # Delivery retries: exponential backoff with jitter from BACKOFF up to
 # BACKOFF_MAX seconds; after MAX_ATTEMPTS the filing fails (dead letter) and
 # administrators are emailed.

@@ -20,7 +20,7 @@ from sessions.models import Case
 
 __all__ = [
     "FilingStatus", "OPEN_FILING_STATUSES", "FILING_TRANSITIONS", "Filing", "FilingEvent", "DeliveryState", "Delivery",
-    "CourtApiToken",
+    "CourtApiToken", "CallbackReceipt",
 ]
 
 
@@ -151,3 +151,13 @@ class CourtApiToken(models.Model):
 
     def __str__(self):
         return f"{self.court} · {self.name} ({self.prefix}…)"
+
+
+class CallbackReceipt(models.Model):
+    """Each status callback of an external judicial system, by its event id:
+    taken once, so a replayed callback changes nothing."""
+
+    event_id = models.CharField(max_length=128, unique=True)
+    filing = models.ForeignKey(Filing, on_delete=models.CASCADE, related_name="callbacks")
+    status = models.CharField(max_length=16, choices=FilingStatus.choices)
+    received_at = models.DateTimeField(default=timezone.now)

@@ -70,12 +70,22 @@ def emailed_code(user) -> str:
 
 
 def totp_code(user) -> str:
+    """The user's current authenticator code, never one about to expire (a
+    code read in the last seconds of its period may be checked in the next)."""
+    import time
+
     from allauth.mfa.models import Authenticator
-    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+    from allauth.mfa.totp.internal.auth import (
+        format_hotp_value,
+        hotp_value,
+        yield_hotp_counters_from_time,
+    )
     from allauth.mfa.utils import decrypt
 
     authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
     secret = decrypt(authenticator.data["secret"])
+    if time.time() % 30 > 27:
+        time.sleep(30 - time.time() % 30 + 0.1)
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
 
 
