@@ -151,11 +151,17 @@ def delivery_attempt(*, delivery_id: int) -> bool:
         )
         if delivery is None or delivery.state != DeliveryState.PENDING or delivery.next_attempt_at > now:
             return False
-        delivery.attempts += 1
-        delivery.next_attempt_at = now + backoff(delivery.attempts)
-        delivery.save(update_fields=["attempts", "next_attempt_at"])
-        if delivery.attempts < settings.ODR_DELIVERY_MAX_ATTEMPTS:
+        last_unfinished = delivery.attempts >= settings.ODR_DELIVERY_MAX_ATTEMPTS
+        if not last_unfinished:
+            delivery.attempts += 1
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            delivery.save(update_fields=["attempts", "next_attempt_at"])
+            # Queued even after the last attempt: if that one never reports
+            # (a killed worker), this follow-up declares the delivery dead.
             _queue_delivery(delivery, at=delivery.next_attempt_at)
+    if last_unfinished:
+        _delivery_failed(delivery, "The last attempt did not finish (the worker stopped).", dead=True)
+        return False
     filing = delivery.filing
     try:
         receipt = channel_for(filing.channel).deliver(filing)
@@ -174,8 +180,15 @@ def delivery_attempt(*, delivery_id: int) -> bool:
         delivery.delivered_at = timezone.now()
         delivery.last_error = ""
         delivery.save(update_fields=["state", "delivered_at", "last_error"])
-        filing_status_set(filing=filing, status=FilingStatus.DELIVERED, source=FilingEvent.Source.SYSTEM,
-                          external_id=receipt.external_id)
+        filing = Filing.objects.select_for_update(of=("self",)).get(pk=filing.pk)
+        if filing.status == FilingStatus.QUEUED:
+            filing_status_set(filing=filing, status=FilingStatus.DELIVERED, source=FilingEvent.Source.SYSTEM,
+                              external_id=receipt.external_id)
+        elif receipt.external_id and not filing.external_id:
+            # The court answered (a callback) before this attempt learnt it
+            # was filed: its status stands; keep the court's id.
+            filing.external_id = receipt.external_id[:128]
+            filing.save(update_fields=["external_id"])
     return True
 
 
@@ -191,9 +204,11 @@ def _delivery_failed(delivery: Delivery, error: str, *, dead: bool) -> None:
             delivery.state = DeliveryState.DEAD
             fields.append("state")
         delivery.save(update_fields=fields)
-        if dead:
+        if dead and Filing.objects.filter(pk=delivery.filing_id, status=FilingStatus.QUEUED).exists():
+            # (A filing the court already answered keeps that answer.)
             filing_status_set(filing=delivery.filing, status=FilingStatus.FAILED, source=FilingEvent.Source.SYSTEM,
                               reason=error[:500])
+        if dead:
             for admin in User.objects.filter(is_staff=True, is_active=True):
                 email_enqueue(
                     to=admin.email, template="agreements/email/delivery_dead", language=admin.preferred_language,
