@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from agreements.api.auth import court_token_create, court_token_revoke
 from agreements.models import Agreement, CourtApiToken
+from agreements.services.court_tokens import court_token_create, court_token_revoke
 
 
 @admin.register(Agreement)

@@ -13,16 +13,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from agreements.models import Filing, FilingEvent, FilingStatus
+from agreements.models import COURT_ANSWERS, Filing, FilingEvent, FilingStatus
 from agreements.selectors import filings_for_court, verify_code
 from agreements.services import filing as filing_services
 from agreements.services import issuing
 from agreements.views import pdf_response
 from odr import policy
 from odr.audit import Origin
-
-# What a court user may set by hand, from the portal.
-COURT_ANSWERS = (FilingStatus.RECEIVED, FilingStatus.APPROVED, FilingStatus.RETURNED)
 
 
 def _court(request):

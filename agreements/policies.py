@@ -7,6 +7,20 @@ from sessions.models import CaseStatus, ParticipantStatus, Role
 from sessions.policies import participant_of, undertaken
 
 
+def undertaking_pending(user, case) -> bool:
+    """Would read the draft but for the confidentiality undertaking: the
+    agreement pages send such a participant to it first."""
+    participant = participant_of(user, case)
+    return (
+        participant is not None
+        and participant.status == ParticipantStatus.ACTIVE
+        and participant.role != Role.OBSERVER
+        and case.status in (CaseStatus.ACTIVE, CaseStatus.SETTLED)
+        and case.content_destroyed_at is None
+        and not undertaken(participant)
+    )
+
+
 @rule("agreement.view_draft")
 def _view_draft(user, case) -> bool:
     """The parties, their representatives and the mediator (not observers),

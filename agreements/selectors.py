@@ -73,3 +73,13 @@ def filings_for_court(*, court, status: str = "", number: str = "", since=None, 
     if until:
         rows = rows.filter(filed_at__date__lte=until)
     return rows.order_by("-filed_at", "-pk")
+
+
+def filing_of_court(*, court, public_id):
+    """One filing of `court` (None for another court's: it does not exist for them)."""
+    from agreements.models import Filing
+
+    return (
+        Filing.objects.select_related("case", "court", "agreement").prefetch_related("events")
+        .filter(public_id=public_id, court=court).first()
+    )

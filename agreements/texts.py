@@ -6,14 +6,11 @@ These are the document's own words, in the document's language, whatever
 language the person looking at the page uses; so they live here rather than
 in the interface's translation catalogue."""
 
-VERSION = "2026.1"
-
-# The sections the mediator writes, in document order. "subject", "terms",
-# "performance" and "non_performance" are what the Law requires the
-# agreement to state besides the parties and the mediator; "place" with the
-# date.
+# The sections the mediator writes, in document order; every one is required
+# before freezing. "subject", "terms", "performance" and "non_performance" are
+# what the Law requires the agreement to state besides the parties and the
+# mediator; "place" goes with the date.
 FIELDS = ("place", "subject", "terms", "performance", "non_performance")
-REQUIRED_FIELDS = ("place", "subject", "terms", "performance", "non_performance")
 FIELD_MAX_CHARS = 20_000
 
 LABELS: dict[str, dict[str, str]] = {
@@ -153,6 +150,3 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
 }
 
-
-def labels(language: str) -> dict[str, str]:
-    return LABELS[language]

@@ -17,14 +17,21 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from agreements import rendering
-from agreements.models import OPEN_AGREEMENT_STATUSES, OPEN_FILING_STATUSES, Agreement, AgreementStatus, Layout
+from agreements.models import (
+    OPEN_AGREEMENT_STATUSES,
+    OPEN_FILING_STATUSES,
+    Agreement,
+    AgreementStatus,
+    Layout,
+)
+from agreements.policies import undertaking_pending
 from agreements.selectors import verify_code, verify_file
 from agreements.services import documents, drafts, filing, issuing, signing
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
-from sessions.models import Case, ParticipantStatus, Role
-from sessions.policies import access_case, participant_of, undertaken
+from sessions.models import Case
+from sessions.policies import access_case
 from sessions.services.procedure import atm_signatories
 
 
@@ -41,11 +48,7 @@ def _undertaking_first(request, case_id):
     """A party, representative or mediator who has not yet accepted the
     case's confidentiality undertaking is sent to it first (then back)."""
     case = access_case(request.user, case_id)
-    participant = participant_of(request.user, case)
-    if (
-        participant is not None and participant.status == ParticipantStatus.ACTIVE
-        and participant.role != Role.OBSERVER and case.content_destroyed_at is None and not undertaken(participant)
-    ):
+    if undertaking_pending(request.user, case):
         target = reverse("mediation:undertaking", args=[case.public_id])
         return redirect(f"{target}?{urlencode({'next': request.path})}")
     return None

@@ -1,9 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from agreements.models import Filing, FilingEvent, FilingStatus, Signer
-
-COURT_ANSWERS = (FilingStatus.RECEIVED, FilingStatus.APPROVED, FilingStatus.RETURNED)
+from agreements.models import COURT_ANSWERS, Filing, FilingEvent, Signer
 
 
 class SignerSerializer(serializers.ModelSerializer):

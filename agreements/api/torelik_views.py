@@ -11,11 +11,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from agreements import torelik
-from agreements.models import CallbackReceipt, Filing, FilingEvent
+from agreements.models import COURT_ANSWERS, CallbackReceipt, Filing, FilingEvent
 from agreements.services.filing import filing_status_set
 from sessions.services.errors import ProcedureError
 
-CALLBACK_STATUSES = ("received", "approved", "returned")
 MAX_BODY = 64 * 1024
 
 
@@ -43,7 +42,7 @@ def callback(request):
         reason = str(data.get("reason") or "")
     except (ValueError, KeyError, TypeError):
         return _error(400, "malformed", "Expected JSON with event_id, filing_id, status and, when returned, reason.")
-    if not event_id or len(event_id) > 128 or status not in CALLBACK_STATUSES:
+    if not event_id or len(event_id) > 128 or status not in COURT_ANSWERS:
         return _error(400, "malformed", "event_id must be 1–128 characters; status one of received, approved, returned.")
     filing = Filing.objects.filter(public_id=filing_id, channel="torelik").first()
     if filing is None:

@@ -4,7 +4,6 @@ anything else is 404, as if it did not exist."""
 import uuid
 from dataclasses import asdict
 
-from django.db import transaction
 from django.db.models import Max
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -21,11 +20,10 @@ from agreements.api.serializers import (
     VerificationSerializer,
 )
 from agreements.models import Filing, FilingEvent
+from agreements.selectors import filing_of_court
 from agreements.services import filing as filing_services
-from agreements.services.issuing import sealed_pdf
+from agreements.services.issuing import agreement_download_for_court, sealed_pdf
 from agreements.verification import verify_pdf
-from odr.audit import SYSTEM, audit_record
-from odr.models import AuditAction
 
 MAX_LIMIT = 200
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
@@ -38,10 +36,7 @@ def _filing(request, filing_id) -> Filing:
         filing_id = uuid.UUID(str(filing_id))
     except ValueError:
         raise Http404 from None
-    filing = (
-        Filing.objects.select_related("case", "court", "agreement").prefetch_related("events")
-        .filter(public_id=filing_id, court=request.auth.court).first()
-    )
+    filing = filing_of_court(court=request.auth.court, public_id=filing_id)
     if filing is None:
         raise Http404
     return filing
@@ -120,12 +115,8 @@ def verification(request, filing_id):
 def filing_pdf(request, filing_id):
     _only_params(request)
     item = _filing(request, filing_id)
-    with transaction.atomic():
-        audit_record(
-            action=AuditAction.AGREEMENT_DOWNLOADED, actor=None, origin=SYSTEM, obj=item.case,
-            details={"filing": str(item.public_id), "court": item.court.code, "token": str(request.auth.public_id)},
-        )
-    response = HttpResponse(sealed_pdf(item.agreement), content_type="application/pdf")
+    pdf = agreement_download_for_court(filing=item, token=request.auth)
+    response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="mediation-agreement-{item.case.reference}.pdf"'
     response["Cache-Control"] = "private, no-store"
     return response

@@ -19,7 +19,7 @@ from odr.models import Court
 from sessions.models import Case
 
 __all__ = [
-    "FilingStatus", "OPEN_FILING_STATUSES", "FILING_TRANSITIONS", "Filing", "FilingEvent", "DeliveryState", "Delivery",
+    "FilingStatus", "OPEN_FILING_STATUSES", "COURT_ANSWERS", "FILING_TRANSITIONS", "Filing", "FilingEvent", "DeliveryState", "Delivery",
     "CourtApiToken", "CallbackReceipt",
 ]
 
@@ -34,6 +34,8 @@ class FilingStatus(models.TextChoices):
 
 
 OPEN_FILING_STATUSES = (FilingStatus.QUEUED, FilingStatus.DELIVERED, FilingStatus.RECEIVED, FilingStatus.APPROVED)
+# What a court answers (portal, API, callbacks).
+COURT_ANSWERS = (FilingStatus.RECEIVED, FilingStatus.APPROVED, FilingStatus.RETURNED)
 
 # Which status may follow which; a court's answer that would go backwards
 # (an out-of-order callback) is refused.

@@ -81,7 +81,7 @@ def draft_save(
     """A new version of the draft, by the mediator. `fields` maps
     "<language>.<field>" to text, as the drafting form posts it; `terms` is
     a shorthand that writes the same agreed terms in every language of the
-    layout (for seeding demo cases)."""
+    layout, for callers that have nothing else to say (scripts and tests)."""
     policy.require(user, "agreement.edit_draft", case)
     layout = layout or (case.drafts.values_list("layout", flat=True).first() or case.language)
     if layout not in Layout.values:
@@ -143,10 +143,7 @@ def draft_text(draft: Draft) -> str:
 def draft_missing_sections(draft: Draft) -> list[str]:
     """The required sections left empty (a draft with any cannot be frozen)."""
     content = draft_content(draft)
-    return [
-        key for key in section_keys(draft.layout)
-        if key.split(".")[1] in texts.REQUIRED_FIELDS and not content[key]
-    ]
+    return [key for key in section_keys(draft.layout) if not content[key]]
 
 
 def draft_comment(

@@ -16,6 +16,7 @@ import hashlib
 import logging
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -135,13 +136,18 @@ def agreement_download(*, agreement: Agreement, user: User, origin: Origin = SYS
     return sealed_pdf(agreement)
 
 
-def agreement_download_for_court(*, filing, user: User, origin: Origin = SYSTEM) -> bytes:
-    """The sealed PDF of a filing, for a user of the court it was filed with; audited."""
-    policy.require(user, "filing.court", filing)
+def agreement_download_for_court(*, filing, user: User | None = None, token=None, origin: Origin = SYSTEM) -> bytes:
+    """The sealed PDF of a filing, for a user of the court it was filed with
+    (portal) or that court's API token; audited."""
+    if user is not None:
+        policy.require(user, "filing.court", filing)
+    elif token is None or token.court_id != filing.court_id:
+        raise PermissionDenied("filing.court")
     with transaction.atomic():
         audit_record(
             action=AuditAction.AGREEMENT_DOWNLOADED, actor=user, origin=origin, obj=filing.case,
             details={"agreement": str(filing.agreement.public_id), "sha256": filing.agreement.sealed_sha256,
-                     "filing": str(filing.public_id), "court": filing.court.code},
+                     "filing": str(filing.public_id), "court": filing.court.code,
+                     **({"token": str(token.public_id)} if token is not None else {})},
         )
     return sealed_pdf(filing.agreement)

@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from agreements.api.auth import court_token_create, court_token_revoke
 from agreements.models import FilingStatus
 from agreements.services import filing as filing_services
+from agreements.services.court_tokens import court_token_create, court_token_revoke
 from odr.models import AuditAction, AuditEvent, Court
 from sessions.models import Case
 

@@ -9,12 +9,12 @@ and tests/agreements/test_court_api.py asserts what is refused, and how."""
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
-from agreements.api.auth import court_token_create
 from agreements.services import filing as filing_services
+from agreements.services.court_tokens import court_token_create
 from sessions.models import Case
 
 

@@ -6,8 +6,8 @@ import re
 from django.test import Client
 from django.urls import reverse
 
-from agreements.api.auth import token_digest
 from agreements.models import CourtApiToken
+from agreements.services.court_tokens import token_digest
 from odr.models import AuditAction, AuditEvent
 
 

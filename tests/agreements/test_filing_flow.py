@@ -3,9 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from agreements.models import DeliveryState, FilingStatus
+from agreements.models import DeliveryState, FilingEvent, FilingStatus
 from agreements.services import filing as filing_services
-from agreements.models import FilingEvent
 from sessions.models import Case
 from tests.conftest import PASSWORD
 
