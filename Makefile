@@ -25,14 +25,16 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test system-deps
 
 # Debian's chromium drives the browser tests (Playwright never downloads one);
-# gettext compiles translations; redis-server lets the multi-process system
-# test run on a machine whose own Redis is not configured; pg_dump lets the
-# confidentiality test read a dump of the database for plaintext.
+# gettext compiles translations; redis-server runs the system tests' own
+# (restartable) Redis; nginx fronts the production topology in the system test
+# and the benchmark; pg_dump/pg_restore back up and restore (deploy/backup.sh),
+# and let the confidentiality test read a dump of the database for plaintext.
+DEBIAN_PACKAGES := chromium gettext fonts-dejavu-core redis-server postgresql-client nginx-light
 system-deps:
-	@command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null && command -v pg_dump >/dev/null || { \
-	  echo "Installing Debian packages: chromium gettext fonts-dejavu-core redis-server postgresql-client"; \
+	@PATH="$$PATH:/usr/sbin"; command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null && command -v pg_dump >/dev/null && command -v nginx >/dev/null || { \
+	  echo "Installing Debian packages: $(DEBIAN_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium gettext fonts-dejavu-core redis-server postgresql-client >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; }
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

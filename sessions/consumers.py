@@ -8,10 +8,12 @@ socket's events in `seq` order without gaps (filling any gap from the
 database) and drops what the socket already has.
 """
 
+import asyncio
 import json
 import logging
 import time
 import uuid
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -22,6 +24,7 @@ from django.core.cache import cache
 from django.utils import translation
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from odr.audit import Origin
 from sessions import events
@@ -55,6 +58,14 @@ _FIXED = {
 }
 
 
+# The channel layer was lost: reconnect and resume (docs/protocol.md). Daphne
+# sends no 1012 ("service restart"): applications may use 1000 and 3000-4999.
+CLOSE_SERVICE_RESTART = 4503
+
+# This process's open room sockets (closed all at once if Redis is lost).
+_OPEN: "weakref.WeakSet[RoomConsumer]" = weakref.WeakSet()
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     room: Room | None = None
     admitted = False
@@ -62,6 +73,43 @@ class RoomConsumer(AsyncWebsocketConsumer):
     participant_id = ""
     last_seq: int | None = None  # None until the client's `resume`
     pending_resume: int | None = None
+
+    # --- The channel layer going away -------------------------------------------------
+
+    async def __call__(self, scope, receive, send):
+        """Redis restarting (or failing over to a replica) forgets every group,
+        and with them every socket's subscription; only the one consumer whose
+        read is in flight notices (channels_redis reads for the whole process).
+        So when any consumer of this process meets the failure, every room
+        socket of the process closes with 4503 ("reconnect"): the
+        clients reconnect — through nginx, to any instance — re-subscribe, and
+        resume from the database (contract guarantee 3)."""
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            log.warning("channel layer unreachable (%s): room sockets of this process close with 4503", exc)
+            _OPEN.discard(self)
+            for consumer in list(_OPEN):
+                asyncio.ensure_future(consumer._restart())
+            await self._forget_presence()
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
+            except Exception:
+                pass  # the client has gone too
+
+    async def _restart(self):
+        _OPEN.discard(self)
+        try:
+            await self.close(code=CLOSE_SERVICE_RESTART)
+        except Exception:
+            log.exception("room socket %s did not close", self.channel_name)
+
+    async def _forget_presence(self):
+        if self.room is not None:
+            try:
+                await database_sync_to_async(rooms.room_leave)(channel_name=self.channel_name)
+            except Exception:
+                log.exception("presence of %s not cleared", self.channel_name)
 
     # --- Connecting -------------------------------------------------------------
 
@@ -72,6 +120,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.refusals_in_window = 0
         # Accept first, so that every refusal carries the contract's close code.
         await self.accept()
+        _OPEN.add(self)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=rooms.CLOSE_NOT_LOGGED_IN)
@@ -147,10 +196,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.groups_joined.append(group)
 
     async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if self.room is not None:
-            await database_sync_to_async(rooms.room_leave)(channel_name=self.channel_name)
+        _OPEN.discard(self)
+        try:
+            for group in getattr(self, "groups_joined", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except RedisError as exc:
+            log.info("groups of %s not left: the channel layer is unreachable (%s)", self.channel_name, exc)
+        await self._forget_presence()
 
     # --- Client frames -----------------------------------------------------------
 
@@ -216,6 +268,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._history(frame)
         elif kind == "ping":
             current = await database_sync_to_async(self._recheck)(seen=True)
+            # Renew the subscriptions: a group forgets members after
+            # channels_redis's group_expiry (a day), and a socket may be open longer.
+            for group in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
             pong = {"type": "pong"}
             if current.admitted:
                 pong["last_seq"] = self.room.last_seq
@@ -301,15 +357,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return rooms.message_post(room=self.room, user=self.user, client_id=client_id, body=body)
 
     def _within_chat_rate(self) -> bool:
-        """Messages per user per room, across processes (the shared cache)."""
+        """Messages per user per room, across processes (the shared cache).
+        While the cache (Redis) is unreachable the limit is not applied — a
+        mediation must not stop because a counter is — and the per-socket
+        frame limit (`_flooding`) still holds."""
         window = settings.ODR_CHAT_RATE_SECONDS
         key = f"chat-rate:{self.room.pk}:{self.user.pk}:{int(time.time() // window)}"
-        cache.add(key, 0, timeout=window * 2)
         try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=window * 2)
-            count = 1
+            cache.add(key, 0, timeout=window * 2)
+            try:
+                count = cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, timeout=window * 2)
+                count = 1
+        except RedisError as exc:
+            log.warning("chat rate limit not applied: the cache is unreachable (%s)", exc)
+            return True
         return count <= settings.ODR_CHAT_RATE_COUNT
 
     async def _typing(self, frame: dict):

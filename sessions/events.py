@@ -73,7 +73,10 @@ def event_frame(event: RoomEvent) -> dict:
 
 
 def _send(group: str, message: dict) -> None:
-    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(group, message))
+    # robust: a channel layer that is down (Redis restarting) is logged, not
+    # raised — the change is already stored, and the sockets that miss the
+    # frame are closed by their consumer and resume from the database.
+    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(group, message), robust=True)
 
 
 def user_group(user_id: int) -> str:
@@ -99,7 +102,8 @@ def send_presence(room: Room, online: Callable[[], list[str]]) -> None:
     transaction.on_commit(
         lambda: async_to_sync(get_channel_layer().group_send)(
             room.group, {"type": "room.presence", "online": online()}
-        )
+        ),
+        robust=True,
     )
 
 

@@ -61,14 +61,14 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 class DaphneProcess:
-    def __init__(self, port: int, env: dict[str, str], log_path: Path):
+    def __init__(self, port: int, env: dict[str, str], log_path: Path, *, application: str = "odr.asgi:application", args: tuple[str, ...] = ()):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "odr.asgi:application"],
+            [str(DAPHNE), *args, "-b", "127.0.0.1", "-p", str(port), application],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_until_listening()
