@@ -104,21 +104,58 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # tests start can share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+    # Persistent connections (with health checks): a WebSocket frame's database
+    # work no longer starts with a new connection (docs/performance.md).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer, cache -----------------------------------------------------
+# One Redis at REDIS_URL; or, for failover, the master that Redis Sentinel names
+# (REDIS_SENTINELS, docs/operations.md "Redis Sentinel"), and REDIS_URL is unused.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+from odr.redis_sentinel import sentinel_addresses  # noqa: E402
+
+REDIS_SENTINELS = sentinel_addresses(env.list("REDIS_SENTINELS", default=[]))
+# channels_redis waits on Redis with a 5 s blocking pop; redis-py's own default
+# read timeout is also 5 s, which would end every quiet socket with a
+# TimeoutError. Read longer than the pop.
+_CHANNEL_LAYER_SOCKET = {"socket_timeout": 30, "socket_connect_timeout": 5}
+if REDIS_SENTINELS:
+    _REDIS_MASTER = env.str("REDIS_SENTINEL_MASTER", default="odr")
+    _REDIS_SERVER = {"db": env.int("REDIS_DB", default=0), "password": env.str("REDIS_PASSWORD", default=None)}
+    _SENTINEL = {
+        "sentinels": REDIS_SENTINELS,
+        # Sentinels answer at once; a dead one is skipped after the timeout.
+        "sentinel_kwargs": {
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+            "password": env.str("REDIS_SENTINEL_PASSWORD", default=None),
+        },
+    }
+    _CHANNEL_LAYER_HOST = {"master_name": _REDIS_MASTER, **_SENTINEL, **_REDIS_SERVER, **_CHANNEL_LAYER_SOCKET}
+    # Cache commands never block: a master that vanished mid-failover fails
+    # the request after 5 s instead of holding it for the kernel's TCP timeout.
+    _CACHE_SERVER = {
+        "LOCATION": _REDIS_MASTER,
+        "OPTIONS": {
+            "pool_class": "odr.redis_sentinel.SentinelMasterPool",
+            **_SENTINEL,
+            **_REDIS_SERVER,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+    }
+elif REDIS_URL:
+    _CHANNEL_LAYER_HOST = {"address": REDIS_URL, **_CHANNEL_LAYER_SOCKET}
+    # As with Sentinel: a vanished Redis fails a cache command after 5 s.
+    _CACHE_SERVER = {"LOCATION": REDIS_URL, "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5}}
+if REDIS_SENTINELS or REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # channels_redis waits on Redis with a 5 s blocking pop; redis-py's
-                # own default read timeout is also 5 s, which would end every quiet
-                # socket with a TimeoutError. Read longer than the pop.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "hosts": [_CHANNEL_LAYER_HOST],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="odr"),
                 "capacity": 1000,
             },
@@ -127,7 +164,7 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            **_CACHE_SERVER,
             "KEY_PREFIX": env.str("CACHE_PREFIX", default="odr"),
         }
     }
