@@ -15,7 +15,7 @@ import time
 import uuid
 import weakref
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
@@ -56,6 +56,15 @@ _FIXED = {
     "room.lock": {"locked": True},
     "room.unlock": {"locked": False},
 }
+
+
+def database_sync_to_async(function):
+    """Channels' database_sync_to_async, on a pool of threads instead of the
+    one thread every consumer of the process would otherwise queue on: one
+    room's database round trips no longer hold up every other room's. A
+    consumer still handles its own frames one at a time, so each socket's
+    order is kept; rooms are serialised by their row lock (docs/protocol.md)."""
+    return DatabaseSyncToAsync(function, thread_sensitive=False)
 
 
 # The channel layer was lost: reconnect and resume (docs/protocol.md). Daphne
@@ -284,6 +293,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _recheck(self, *, seen: bool = False) -> rooms.Standing:
         """Every frame: the login is still valid (not logged out, not expired,
         password not changed since) and the user still stands in the room."""
+        self._recheck_login()
+        if seen:
+            rooms.connection_seen(channel_name=self.channel_name)
+        return rooms.standing(room=self.room, user=self.user)
+
+    def _recheck_login(self) -> None:
         session: SessionBase | None = self.scope.get("session")
         if session is None or not session.session_key:
             raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
@@ -295,9 +310,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             or not constant_time_compare(stored.get(HASH_SESSION_KEY, ""), self.user.get_session_auth_hash())
         ):
             raise RoomGone(rooms.CLOSE_NOT_LOGGED_IN)
-        if seen:
-            rooms.connection_seen(channel_name=self.channel_name)
-        return rooms.standing(room=self.room, user=self.user)
 
     async def _resume(self, frame: dict):
         after_seq = frame.get("after_seq")
@@ -351,7 +363,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send_frame({"type": "ack", "client_id": client_id, "seq": event.seq, "id": str(event.public_id)})
 
     def _post(self, client_id: str, body: str):
-        self._recheck()
+        # The login only: message_post re-checks the user's standing in the
+        # room itself, under the room's lock.
+        self._recheck_login()
         if not self._within_chat_rate():
             raise RoomRefused(_("Slow down: too many messages."), code="rate_limited")
         return rooms.message_post(room=self.room, user=self.user, client_id=client_id, body=body)

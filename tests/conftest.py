@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings as django_settings
 from django.core import mail
 from django.core.management import call_command
 
@@ -22,6 +23,12 @@ from odr.models import (
 )
 
 pytest_plugins = ["tests.case_fixtures"]
+
+# The room consumers reach the database from a pool of threads; with persistent
+# connections (production's DB_CONN_MAX_AGE) those threads' connections would
+# outlive the tests and keep the test database from being dropped. The Daphne
+# processes the system tests start keep the production setting.
+django_settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 PASSWORD = "a-Strong-test-pass-2026"
 ORIGIN = Origin(ip="203.0.113.7", user_agent="pytest")
