@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-test system-deps migrate seed worker check clean
+.PHONY: run test bench install install-test system-deps migrate seed worker check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,12 @@ install-test: $(VENV)/.installed-test system-deps
 # gettext compiles translations; redis-server runs the system tests' own
 # (restartable) Redis; nginx fronts the production topology in the system test
 # and the benchmark; pg_dump/pg_restore back up and restore (deploy/backup.sh),
-# and let the confidentiality test read a dump of the database for plaintext.
-DEBIAN_PACKAGES := chromium gettext fonts-dejavu-core redis-server postgresql-client nginx-light
+# and let the confidentiality test read a dump of the database for plaintext;
+# gpg encrypts the key backup; systemd-analyze checks the units in deploy/.
+DEBIAN_PACKAGES := chromium gettext fonts-dejavu-core redis-server postgresql-client nginx-light gpg systemd
 system-deps:
-	@PATH="$$PATH:/usr/sbin"; command -v chromium >/dev/null && command -v msgfmt >/dev/null && command -v redis-server >/dev/null && command -v pg_dump >/dev/null && command -v nginx >/dev/null || { \
+	@PATH="$$PATH:/usr/sbin"; for tool in chromium msgfmt redis-server pg_dump pg_restore nginx gpg systemd-analyze; do \
+	  command -v $$tool >/dev/null || missing=1; done; [ -z "$$missing" ] || { \
 	  echo "Installing Debian packages: $(DEBIAN_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; }
@@ -74,6 +76,14 @@ worker: install
 test: install-test
 	@set -a; eval "$$($(BIN)/python tests/detect_services.py)"; set +a; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The production topology under load (nginx, 2 Daphne, the worker, PostgreSQL,
+# Redis): writes docs/performance.md. Needs PostgreSQL on 127.0.0.1:5432 (it
+# creates the database odr_bench there). About 20 minutes; BENCH_ARGS="--rooms
+# 40 --duration 20" for a quick look (see `python -m tests.bench.run --help`).
+bench: install-test
+	@set -a; eval "$$($(BIN)/python tests/detect_services.py)"; set +a; \
+	$(BIN)/python -m tests.bench.run $(BENCH_ARGS)
 
 check: install
 	$(BIN)/python manage.py check
