@@ -82,6 +82,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     participant_id = ""
     last_seq: int | None = None  # None until the client's `resume`
     pending_resume: int | None = None
+    closed = False  # this side sent the close: nothing more goes out
 
     # --- The channel layer going away -------------------------------------------------
 
@@ -440,7 +441,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send_frame(payload)
 
     async def _send_frame(self, frame: dict):
+        if self.closed:
+            return  # closed by us (a refusal, 4503) while this frame was on its way: the client resumes
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+    async def close(self, code=None, reason=None):
+        self.closed = True
+        await super().close(code=code, reason=reason)
 
     async def _send_presence(self):
         """Who is here already: the room's broadcasts went out before this socket joined."""
