@@ -83,41 +83,9 @@ setting() {
 	printf '%s' "$value"
 }
 
-percent_decode() {
-	printf '%b' "${1//%/\\x}"
-}
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Sets PG_URL, a libpq URI for DATABASE_URL without its password, and
-# exports the password as PGPASSWORD: a command line is readable by every
-# local user (ps), a process's environment only by its owner.
-pg_connection() {
-	local url=$1 scheme rest userinfo
-	scheme=${url%%://*}
-	case $scheme in
-	postgres | postgresql | pgsql) ;;
-	sqlite) die "DATABASE_URL is SQLite: this script restores PostgreSQL (production)." ;;
-	*) die "DATABASE_URL must be a postgres:// URL (got the scheme '$scheme')." ;;
-	esac
-	rest=${url#*://}
-	if [[ $rest == *@* ]]; then
-		userinfo=${rest%%@*}
-		rest=${rest#*@}
-		if [[ $userinfo == *:* ]]; then
-			PGPASSWORD=$(percent_decode "${userinfo#*:}")
-			export PGPASSWORD
-			userinfo=${userinfo%%:*}
-		fi
-		rest="$userinfo@$rest"
-	fi
-	PG_URL="postgresql://$rest"
-}
-
-require_commands() {
-	local command
-	for command in "$@"; do
-		command -v "$command" >/dev/null || die "$command is not installed (Debian: postgresql-client, tar, coreutils, gpg)."
-	done
-}
 
 # --- Checks: nothing is changed until all of them pass --------------------------
 
