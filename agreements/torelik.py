@@ -20,6 +20,7 @@ from django.conf import settings
 
 from agreements.channels import DeliveryRefused, Receipt
 from agreements.services.issuing import sealed_pdf
+from odr.crypto import secrets_equal
 
 SIGNATURE_HEADER = "X-ODR-Signature"
 TIMESTAMP_HEADER = "X-ODR-Timestamp"
@@ -32,7 +33,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signature_valid(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return bool(secret) and hmac.compare_digest(sign(secret, timestamp, body), signature or "")
+    return bool(secret) and secrets_equal(signature or "", sign(secret, timestamp, body))
 
 
 def timestamp_fresh(timestamp: str, *, now: float | None = None) -> bool:

@@ -13,6 +13,7 @@ Sealed blob layout: version byte 0x01 | 12-byte nonce | ciphertext+tag.
 
 import base64
 import hashlib
+import hmac
 import os
 from functools import lru_cache
 
@@ -102,6 +103,17 @@ def _unwrap(data_key: DataKey) -> bytes:
 
 
 # --- The primitive --------------------------------------------------------------------
+
+
+def secrets_equal(given: str | bytes, expected: str | bytes) -> bool:
+    """Constant-time equality of a secret someone sent with the one we hold.
+    On bytes: `hmac.compare_digest` raises TypeError on a non-ASCII `str`,
+    which a hostile header or form field would turn into a 500."""
+
+    def as_bytes(value: str | bytes) -> bytes:
+        return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+
+    return hmac.compare_digest(as_bytes(given), as_bytes(expected))
 
 
 def seal_with(key: bytes, plaintext: bytes, *, aad: bytes) -> bytes:

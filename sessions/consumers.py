@@ -26,6 +26,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from odr import safejson
 from odr.audit import Origin
 from sessions import events
 from sessions.models import Room
@@ -56,6 +57,12 @@ _FIXED = {
     "room.lock": {"locked": True},
     "room.unlock": {"locked": False},
 }
+
+
+def _sequence_number(value, *, minimum: int) -> bool:
+    """A `seq` a client may name: a whole number (not a bool) that a
+    JavaScript client holds exactly, so the database is never asked beyond it."""
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= rooms.MAX_SEQ
 
 
 def database_sync_to_async(function):
@@ -106,6 +113,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
             except Exception:
                 pass  # the client has gone too
+        except Exception:
+            # A bug must not leave a ghost: the others would see this user
+            # online until the presence timeout. Daphne then closes with 1011.
+            await self.disconnect(code=1011)
+            raise
 
     async def _restart(self):
         _OPEN.discard(self)
@@ -225,13 +237,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if text_data is None:
                 await self._error("bad_request", _("Frames must be JSON text."))
                 return
-            if len(text_data.encode("utf-8")) > settings.ODR_WS_MAX_FRAME_BYTES:
-                await self._error("too_large", _("The frame is too large."))
-                return
             try:
-                frame = json.loads(text_data)
-            except ValueError:
-                await self._error("bad_request", _("The frame is not valid JSON."))
+                frame = safejson.loads(text_data, max_bytes=settings.ODR_WS_MAX_FRAME_BYTES)
+            except safejson.JSONRefused as refused:
+                # The answer never echoes the frame: it may hold what cannot be encoded.
+                if refused.code == "too_large":
+                    await self._error("too_large", _("The frame is too large."))
+                else:
+                    await self._error("bad_request", refused.detail)
                 return
             if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
                 await self._error("bad_request", _("A frame is a JSON object with a “type”."))
@@ -314,7 +327,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _resume(self, frame: dict):
         after_seq = frame.get("after_seq")
-        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+        if not _sequence_number(after_seq, minimum=0):
             raise RoomRefused(_("“after_seq” must be a whole number, 0 or more."), code="bad_request")
         current = await database_sync_to_async(self._recheck)()
         if not current.admitted:
@@ -341,7 +354,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _history(self, frame: dict):
         before_seq = frame.get("before_seq")
-        if isinstance(before_seq, bool) or not isinstance(before_seq, int) or before_seq < 1:
+        if not _sequence_number(before_seq, minimum=1):
             raise RoomRefused(_("“before_seq” must be a whole number, 1 or more."), code="bad_request")
         frames = await database_sync_to_async(self._history_frames)(before_seq)
         await self._send_frame(

@@ -8,11 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
-def _flatten(data) -> list[str]:
+def flatten(data) -> list[str]:
     if isinstance(data, dict):
-        return [f"{key}: {message}" for key, value in data.items() for message in _flatten(value)]
+        return [f"{key}: {message}" for key, value in data.items() for message in flatten(value)]
     if isinstance(data, list):
-        return [message for item in data for message in _flatten(item)]
+        return [message for item in data for message in flatten(item)]
     return [str(data)]
 
 
@@ -24,7 +24,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "; ".join(_flatten(exc.detail)), "code": "invalid", "fields": exc.detail}
+        response.data = {"detail": "; ".join(flatten(exc.detail)), "code": "invalid", "fields": exc.detail}
     elif isinstance(response.data, dict) and "code" not in response.data:
         codes = exc.get_codes() if hasattr(exc, "get_codes") else None
         response.data["code"] = codes if isinstance(codes, str) else "error"

@@ -124,7 +124,7 @@ def filing_pdf(request, filing_id):
 
 @extend_schema(
     operation_id="filing_status", parameters=[FILING_ID], summary="Record the court's answer: received, approved or returned (with a reason)",
-    request=StatusChangeSerializer, responses={200: FilingSerializer, **ERRORS},
+    request=StatusChangeSerializer, responses={200: FilingSerializer, **ERRORS, 413: ErrorSerializer},
 )
 @api_view(["POST"])
 def filing_status(request, filing_id):

@@ -10,7 +10,6 @@ the agreement to SEALING and queues the sealing job on commit."""
 
 import datetime
 import hashlib
-import hmac
 import secrets
 
 from allauth.mfa.models import Authenticator
@@ -38,6 +37,7 @@ from agreements.services.drafts import draft_content, draft_missing_sections, se
 from agreements.services.issuing import agreement_sealing_start
 from odr import policy
 from odr.audit import SYSTEM, Origin, audit_record
+from odr.crypto import secrets_equal
 from odr.mail import email_enqueue
 from odr.models import AuditAction, User
 from sessions.models import Case
@@ -136,7 +136,7 @@ def _lock(agreement: Agreement) -> Agreement:
 
 def _check_signable(agreement: Agreement, user: User, document_sha256: str) -> Signer:
     """The signer, or why not: the version shown must still be the one being signed."""
-    if agreement.status != AgreementStatus.SIGNING or not hmac.compare_digest(
+    if agreement.status != AgreementStatus.SIGNING or not secrets_equal(
         (document_sha256 or "").lower(), agreement.frozen_sha256
     ):
         raise ProcedureError(
@@ -220,7 +220,7 @@ def _check_code(agreement: Agreement, user: User, method: str, code: str, origin
                 raise ProcedureError(_("Ask for a code first: none is waiting for you."), code="no_code")
             if stored.expires_at <= now or stored.attempts >= CODE_MAX_ATTEMPTS:
                 raise ProcedureError(_("This code has expired. Ask for a new one."), code="expired_code")
-            if hmac.compare_digest(stored.code_hmac, _code_hmac(agreement, user, code)):
+            if secrets_equal(_code_hmac(agreement, user, code), stored.code_hmac):
                 stored.used_at = now
                 stored.save(update_fields=["used_at"])
             else:

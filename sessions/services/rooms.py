@@ -47,6 +47,10 @@ CLOSE_NO_SUCH_ROOM = 4404
 CLOSE_CLOSED = 4409
 CLOSE_RATE_LIMITED = 4429
 
+# The largest `seq` a client may name: the largest whole number a JavaScript
+# client holds exactly (a room never gets near it).
+MAX_SEQ = 2**53 - 1
+
 
 class RoomRefused(ProcedureError):
     """A frame the room answers with `error`; `code` is the contract's code
@@ -480,7 +484,7 @@ def room_lock(*, room: Room, user: User, locked: bool = True, origin: Origin = S
 
 def message_redact(*, room: Room, user: User, seq, origin: Origin = SYSTEM) -> RoomEvent:
     """Replace a message's body for everyone by a notice; who and when are kept."""
-    if isinstance(seq, bool) or not isinstance(seq, int):
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
         raise RoomRefused(_("“seq” must be a whole number."), code="bad_request")
     with transaction.atomic():
         room = lock_room(room)

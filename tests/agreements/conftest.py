@@ -103,3 +103,17 @@ def sealed_agreement(frozen, party_a, party_b, mediator, run_jobs, outbox, origi
     frozen.refresh_from_db()
     assert frozen.status == "sealed"
     return frozen
+
+
+@pytest.fixture
+def filed(active_case, court, sealed_agreement, party_a, run_jobs, origin):
+    """A sealed agreement filed with the court (built-in portal) and delivered."""
+    from agreements.services import filing as filing_services
+    from sessions.models import Case
+
+    Case.objects.filter(pk=active_case.pk).update(court=court, court_case_number="2-500/2026")
+    sealed_agreement.refresh_from_db()
+    filing = filing_services.filing_submit(agreement=sealed_agreement, user=party_a, origin=origin)
+    run_jobs()
+    filing.refresh_from_db()
+    return filing

@@ -6,20 +6,8 @@ from django.test import Client
 from django.urls import reverse
 
 from agreements.models import FilingStatus
-from agreements.services import filing as filing_services
 from agreements.services.court_tokens import court_token_create, court_token_revoke
 from odr.models import AuditAction, AuditEvent, Court
-from sessions.models import Case
-
-
-@pytest.fixture
-def filed(active_case, court, sealed_agreement, party_a, run_jobs, origin):
-    Case.objects.filter(pk=active_case.pk).update(court=court, court_case_number="2-500/2026")
-    sealed_agreement.refresh_from_db()
-    filing = filing_services.filing_submit(agreement=sealed_agreement, user=party_a, origin=origin)
-    run_jobs()
-    filing.refresh_from_db()
-    return filing
 
 
 def api(token):
