@@ -1,7 +1,9 @@
 from django.contrib import messages
+from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django.shortcuts import redirect
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.translation import gettext as _
 
 from odr import policy
@@ -68,3 +70,47 @@ class CsrfViewMiddleware(DjangoCsrfViewMiddleware):
         if "HTTP_REFERER" not in request.META and self._same_origin_fetch(request):
             return
         super()._check_referer(request)
+
+
+class ApiErrorsAsJsonMiddleware:
+    """The court API and the Torelik callback answer errors in JSON, always:
+    never Django's HTML error pages, and never, under DEBUG, the technical
+    page that lists a frame's variables (docs/court-api.md). Outermost, so
+    that it sees every answer, an unmatched URL's 404 included."""
+
+    PREFIX = "/api/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith(self.PREFIX)
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            status = response.status_code
+            code = "server_error" if status >= 500 else {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
+            detail = "Something went wrong on our side; try again later." if status >= 500 else (
+                response.reason_phrase or "The request was refused."
+            )
+            response = JsonResponse({"detail": detail, "code": code}, status=status)
+        return response
+
+
+class NeverCacheMiddleware:
+    """Pages are personal (a case, a room, an agreement, a filing): no
+    browser or proxy keeps a copy (`Cache-Control: private, no-store`).
+    Static files, served before this middleware, keep their long caching;
+    a response that set its own Cache-Control keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response

@@ -53,8 +53,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "odr.middleware.ApiErrorsAsJsonMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "odr.middleware.NeverCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,6 +210,12 @@ ACCOUNT_RATE_LIMITS = {
     "reauthenticate": "10/m/user",
     "confirm_email": "1/3m/key",
 }
+# "key" is an account from one address (odr.adapters.AccountAdapter): a
+# stranger's failures do not lock the owner out. Across all addresses an
+# account takes at most this many failures an hour, and its owner is emailed
+# once this many have piled up within the hour.
+ODR_LOGIN_FAILURES_CEILING = env.int("ODR_LOGIN_FAILURES_CEILING", default=100)
+ODR_LOGIN_FAILURES_NOTICE = env.int("ODR_LOGIN_FAILURES_NOTICE", default=5)
 ACCOUNT_ADAPTER = "odr.adapters.AccountAdapter"
 ACCOUNT_SIGNUP_FORM_CLASS = "odr.forms.SignupForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[ODR] "
@@ -324,11 +332,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["agreements.api.auth.CourtTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["agreements.api.auth.IsCourt"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["agreements.api.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "agreements.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# The largest JSON body the court API reads (a status change is a few hundred bytes).
+ODR_API_MAX_BODY_BYTES = env.int("ODR_API_MAX_BODY_BYTES", default=64 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ODR Mediation court API",
     "DESCRIPTION": "Filings of sealed mediation agreements, for the courts they are filed with.",
@@ -435,13 +445,24 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Error reports (and make run's DEBUG error pages) show no secret: settings
+# and frame variables are cleansed by name and by value (odr/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "odr.reporting.SecretsFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals_without_traceback": {"()": "odr.reporting.RefusalsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals_without_traceback"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Django's own handlers for its loggers go (under DEBUG they printed
+        # every record a second time, traceback included): everything reaches
+        # the root's console handler, which keeps one line for a refusal.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A refusal's record loses its traceback where it is made, whoever handles it.
+        "django.request": {"filters": ["refusals_without_traceback"]},
         # WeasyPrint logs every layout step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},

@@ -110,6 +110,7 @@ def site(cast, admitted, admin_user, other_case, application_factory, origin) ->
             "mediation:room_document", args=[joint_room.public_id, document.public_id]
         ),
         "draft": reverse("agreements:draft", args=[case.public_id]),
+        "agreement": reverse("agreements:agreement", args=[case.public_id]),
         "legal_hold": reverse("mediation:legal_hold", args=[case.public_id]),
         "undertaking": reverse("mediation:undertaking", args=[pending.public_id]),
         "closed_room": reverse("mediation:room", args=[closed_joint.public_id]),
@@ -143,6 +144,7 @@ PAGES = {
     "joint room, mediator": Page("mediator", lambda u: u["joint"]),
     "caucus, party": Page("party_b", lambda u: u["caucus"]),
     "draft agreement, mediator": Page("mediator", lambda u: u["draft"]),
+    "agreement, party": Page("party_a", lambda u: u["agreement"]),
     "legal hold, admin": Page("admin", lambda u: u["legal_hold"]),
     "room of a closed case": Page("other_claimant", lambda u: u["closed_room"]),
     "room of a guessed id": Page("party_a", f"/rooms/{uuid.UUID(int=7)}/", 404),
@@ -219,6 +221,16 @@ def test_when_page_is_served_then_csp_and_security_headers_are_strict(site, name
     assert response["Referrer-Policy"] == "no-referrer"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_when_page_is_served_then_no_browser_or_proxy_keeps_a_copy(site, name):
+    """Rooms hold what was said, agreement pages the draft: none of it may be
+    read back from a shared computer's cache or an intermediary's."""
+    response = fetch(site, name)
+
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"no-store", "private"} <= directives, response["Cache-Control"]
 
 
 # --- No inline script or style -------------------------------------------------------------------
