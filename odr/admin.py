@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
 
 from odr.models import AuditEvent, Court, CourtUser, MediatorProfile, User
 
@@ -66,3 +68,24 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The job queue's admin lists jobs by their metadata only. A job's arguments,
+# return value and traceback are not shown: they are no place for secrets
+# (emails go through the sealed outbox, odr.mail), and an administrator has
+# no need of them to see that the queue flows.
+admin.site.unregister(DBTaskResult)
+
+
+@admin.register(DBTaskResult)
+class JobAdmin(DBTaskResultAdmin):
+    METADATA = (
+        "id", "task_path", "status", "enqueued_at", "started_at", "finished_at", "display_run_after",
+        "priority", "queue_name", "backend_name", "worker_ids", "exception_class_path",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return list(self.METADATA)
+
+    def get_fields(self, request, obj=None):
+        return list(self.METADATA)

@@ -338,3 +338,19 @@ class AuditChainHead(models.Model):
     last_hash = models.CharField(max_length=64)
     last_id = models.BigIntegerField(default=0)
     count = models.BigIntegerField(default=0)
+
+
+class OutboundEmail(models.Model):
+    """An email waiting for the worker, sealed with the platform's "accounts"
+    data key: emails carry secrets (password-reset and verification links,
+    invitation links, signing codes), so the job queue holds only this row's
+    id and the row is deleted once the email is handed to the mail server.
+    `kind` (the template) is the only readable part, for operators."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=128)
+    sealed = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"email {self.public_id} ({self.kind})"

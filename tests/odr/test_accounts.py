@@ -18,10 +18,11 @@ from allauth.mfa.totp.internal.auth import (
 )
 from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from odr.models import AuditAction, AuditEvent, Language, User
+from odr.models import AuditAction, AuditEvent, Language, OutboundEmail, User
 from tests.conftest import PASSWORD
 
 NEW_PASSWORD = "another-Strong-pass-2027"
@@ -88,7 +89,10 @@ def test_when_a_visitor_signs_up_then_verification_email_waits_for_the_job_queue
     assert outbox == []
     (job,) = DBTaskResult.objects.all()
     assert job.task_path == "odr.tasks.send_email"
-    assert job.args_kwargs["kwargs"]["to"] == ["newcomer@example.kz"]
+    # The job names a sealed email of the outbox and carries none of it.
+    (email,) = OutboundEmail.objects.all()
+    assert job.args_kwargs == {"args": [], "kwargs": {"email_id": str(email.public_id)}}
+    assert b"newcomer" not in bytes(email.sealed)
     run_jobs()
 
     assert len(outbox) == 1
@@ -96,6 +100,8 @@ def test_when_a_visitor_signs_up_then_verification_email_waits_for_the_job_queue
     assert message.to == ["newcomer@example.kz"]
     confirm_prefix = reverse("account_confirm_email", args=["KEY"]).removesuffix("KEY/")
     assert [link for link in _links_in(message) if link.startswith(confirm_prefix)]
+    assert not OutboundEmail.objects.exists()  # sent, then forgotten
+    assert DBTaskResult.objects.get().return_value is None
 
 
 def test_when_the_confirmation_link_is_posted_then_email_is_verified_and_user_logged_in(
@@ -125,6 +131,48 @@ def test_when_signup_passwords_differ_then_no_user_is_created(client, run_jobs, 
     assert not User.objects.filter(email="newcomer@example.kz").exists()
     run_jobs()
     assert outbox == []
+
+
+def test_when_a_visitor_signs_up_with_any_name_then_the_verification_email_does_not_carry_it(
+    client, run_jobs, outbox
+):
+    """The name is typed by a stranger and the address may be someone else's:
+    the email must not be a way to send one's own words from our domain."""
+    _sign_up(client, display_name="WIN 1,000,000 tenge at http://spam.example.kz now")
+    run_jobs()
+
+    (message,) = outbox
+    assert "spam.example" not in message.body and "WIN" not in message.body
+    assert "spam.example" not in message.subject
+    assert "Someone gave this email address" in message.body
+
+
+# --- The profile ------------------------------------------------------------------------------
+
+
+def test_when_a_user_saves_a_new_name_phone_and_language_then_they_are_stored_and_audited(client, party_a):
+    client.force_login(party_a)
+
+    response = client.post(
+        reverse("profile"),
+        {"display_name": "Aliya K. Claimant", "phone": "+7 701 123 4567", "preferred_language": Language.KAZAKH},
+    )
+
+    assert response.status_code == 302
+    stored = User.objects.get(pk=party_a.pk)
+    assert (stored.display_name, stored.phone, stored.preferred_language) == (
+        "Aliya K. Claimant", "+7 701 123 4567", Language.KAZAKH,
+    )
+    event = AuditEvent.objects.filter(action=AuditAction.USER_PROFILE_CHANGED, actor=party_a).get()
+    assert event.details == {"fields": ["display_name", "phone", "preferred_language"]}
+
+
+def test_when_a_user_saves_the_profile_unchanged_then_nothing_is_written(client, party_a):
+    client.force_login(party_a)
+
+    client.post(reverse("profile"), {"display_name": party_a.display_name, "phone": "", "preferred_language": "en"})
+
+    assert not AuditEvent.objects.filter(action=AuditAction.USER_PROFILE_CHANGED).exists()
 
 
 # --- Login and logout -------------------------------------------------------------------------
@@ -192,22 +240,71 @@ def test_when_a_user_resets_the_password_then_the_new_password_logs_in(client, p
 # --- Login throttling ---------------------------------------------------------------------------------
 
 
-def test_when_an_account_has_five_failed_logins_then_even_the_right_password_is_refused(
+ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
+OWNER = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+def test_when_an_account_has_five_failed_logins_from_one_address_then_that_address_is_refused_even_the_right_password(
     client, party_a, party_b
 ):
     for _attempt in range(5):
-        _login(client, party_a.email, "wrong-password")
+        _login(client, party_a.email, "wrong-password", **ATTACKER)
     assert _logged_in_user_id(client) is None
 
-    response = _login(client, party_a.email)
+    response = _login(client, party_a.email, **ATTACKER)
 
     assert response.status_code == 200
     assert _logged_in_user_id(client) is None
     assert response.context["form"].has_error(NON_FIELD_ERRORS, code="too_many_login_attempts")
 
-    # The limit is keyed on the account: another account from the same address still logs in.
-    _login(client, party_b.email)
+    # The limit is keyed on the account from that address: another account from the same address still logs in.
+    _login(client, party_b.email, **ATTACKER)
     assert _logged_in_user_id(client) == party_b.pk
+
+
+def test_when_a_stranger_fails_five_times_then_the_owner_still_signs_in_from_their_own_address(party_a):
+    attacker, owner = Client(), Client()
+    for _attempt in range(6):
+        _login(attacker, party_a.email, "wrong-password", **ATTACKER)
+
+    _login(owner, party_a.email, **OWNER)
+
+    assert _logged_in_user_id(owner) == party_a.pk
+
+
+def test_when_failures_pile_up_on_an_account_then_its_owner_is_emailed_once(party_a, run_jobs, outbox):
+    for attempt in range(8):  # from several addresses, as a spread-out attack would
+        _login(Client(), party_a.email, "wrong-password", REMOTE_ADDR=f"203.0.113.{10 + attempt % 3}")
+    run_jobs()
+
+    (message,) = outbox
+    assert message.to == [party_a.email]
+    assert message.subject == "Failed attempts to sign in to your account"
+    assert "5 times" in message.body and "203.0.113." in message.body
+    assert "wrong-password" not in message.body
+
+
+def test_when_failures_pile_up_on_an_address_with_no_account_then_nobody_is_emailed(db, run_jobs, outbox):
+    for _attempt in range(6):
+        response = _login(Client(), "nobody-here@example.kz", "wrong-password", **ATTACKER)
+        assert response.status_code == 200
+    run_jobs()
+
+    assert outbox == []
+
+
+def test_when_an_account_reaches_the_hourly_ceiling_from_many_addresses_then_every_address_is_refused(
+    party_a, settings
+):
+    settings.ODR_LOGIN_FAILURES_CEILING = 3
+    for n in range(3):
+        _login(Client(), party_a.email, "wrong-password", REMOTE_ADDR=f"203.0.113.{20 + n}")
+
+    owner = Client()
+    response = _login(owner, party_a.email, **OWNER)
+
+    assert _logged_in_user_id(owner) is None
+    assert response.context["form"].has_error(NON_FIELD_ERRORS, code="too_many_login_attempts")
 
 
 def test_when_an_account_has_four_failed_logins_then_the_right_password_still_works(client, party_a):
