@@ -202,7 +202,8 @@ def document_download(request, room_id, document_id):
     response = FileResponse(
         io.BytesIO(content),
         as_attachment=True,
-        filename=document.name,
+        # Documents shared before names were matched to their type get it now.
+        filename=documents.clean_name(document.name, document.content_type),
         content_type=document.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"

@@ -56,11 +56,31 @@ def sniff(upload: UploadedFile) -> str | None:
     return "text/plain"
 
 
-def clean_name(name: str) -> str:
-    """A display name for the file: no path, no control characters."""
+# The extensions each detected type may keep; the first is added otherwise.
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    DOCX: (".docx",),
+    ODT: (".odt",),
+    "text/plain": (".txt",),
+}
+
+
+def clean_name(name: str, content_type: str) -> str:
+    """A display name for the file: no path, no control characters, and an
+    extension that matches what the file is. A text file named `offer.html`
+    or `logo.svg` is saved as `offer.html.txt`: once downloaded, it opens as
+    text, never as a web page with scripts."""
     name = os.path.basename(name.replace("\\", "/"))
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
-    return (name or _("document"))[:200]
+    name = (name or _("document"))[:200]
+    allowed = EXTENSIONS.get(content_type, ())
+    if allowed and not name.lower().endswith(allowed):
+        name = name.rstrip(". ") + allowed[0]
+    return name
 
 
 def document_share(
@@ -86,7 +106,7 @@ def document_share(
             room = rooms.lock_room(room)
             current = rooms.check_may_speak(room=room, user=user)
             cipher = confidentiality.case_cipher(room.case)
-            name = clean_name(upload.name or "")
+            name = clean_name(upload.name or "", content_type)
             document = RoomDocument(
                 room=room, shared_by=current.participant, content_type=content_type, size=len(plaintext)
             )

