@@ -388,7 +388,8 @@ ODR_TERM_DAYS = env.int("ODR_TERM_DAYS", default=30)
 
 # --- Rooms and real-time chat (docs/protocol.md) ----------------------------------
 ODR_MESSAGE_MAX_CHARS = env.int("ODR_MESSAGE_MAX_CHARS", default=5000)
-# Largest WebSocket text frame the room consumer reads (Daphne's own ceiling is 1 MiB).
+# Largest WebSocket text frame the room consumer reads; larger ones get `error`
+# `too_large`. Below Daphne's own ceiling (1 MiB: close 1009), which odr/server.py checks.
 ODR_WS_MAX_FRAME_BYTES = env.int("ODR_WS_MAX_FRAME_BYTES", default=64 * 1024)
 # Messages per user per room: ODR_CHAT_RATE_COUNT within ODR_CHAT_RATE_SECONDS.
 ODR_CHAT_RATE_COUNT = env.int("ODR_CHAT_RATE_COUNT", default=10)
@@ -403,6 +404,14 @@ ODR_HISTORY_PAGE = env.int("ODR_HISTORY_PAGE", default=50)
 ODR_PRESENCE_TIMEOUT_SECONDS = env.int("ODR_PRESENCE_TIMEOUT_SECONDS", default=70)
 ODR_UPLOAD_MAX_BYTES = env.int("ODR_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- The server process (odr/server.py, docs/operations.md) ------------------------
+# Seconds from SIGTERM (or Ctrl-C) until a Daphne process is gone: it drains
+# its sockets (close 4503) within this, and a watchdog ends it when the time is
+# up, whatever a thread is stuck on. Keep it well under systemd's
+# TimeoutStopSec (20 s in deploy/systemd/odr-daphne@.service), after which
+# systemd kills without a word.
+ODR_SHUTDOWN_GRACE_SECONDS = env.int("ODR_SHUTDOWN_GRACE_SECONDS", default=10)
 
 # --- Security ------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.cache import cache
+from django.dispatch import receiver
 from django.utils import translation
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
@@ -28,6 +29,7 @@ from redis.exceptions import RedisError
 
 from odr import safejson
 from odr.audit import Origin
+from odr.lifecycle import server_draining
 from sessions import events
 from sessions.models import Room
 from sessions.services import rooms
@@ -78,8 +80,25 @@ def database_sync_to_async(function):
 # sends no 1012 ("service restart"): applications may use 1000 and 3000-4999.
 CLOSE_SERVICE_RESTART = 4503
 
-# This process's open room sockets (closed all at once if Redis is lost).
+# This process's open room sockets (closed all at once if Redis is lost, or
+# when the server drains).
 _OPEN: "weakref.WeakSet[RoomConsumer]" = weakref.WeakSet()
+# Room sockets the drain has closed whose presence is not cleared yet.
+_DRAINING: "weakref.WeakSet[RoomConsumer]" = weakref.WeakSet()
+
+
+@receiver(server_draining)
+def close_room_sockets(sender, **kwargs) -> int:
+    """The server is stopping (odr/server.py): every room socket of this
+    process closes with 4503, as when Redis is lost, so that its client
+    reconnects to another instance and resumes; the disconnect handler then
+    clears the socket's presence as for any close. Returns how many are
+    still open or clearing their presence: the server waits for none."""
+    for consumer in list(_OPEN):
+        if not consumer.closed:
+            _DRAINING.add(consumer)
+            asyncio.ensure_future(consumer._restart())
+    return len(_DRAINING)
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -126,12 +145,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("room socket %s did not close", self.channel_name)
 
+    async def websocket_receive(self, message):
+        if self.closed:
+            # Closed by this side (4503, a refusal): frames still queued are
+            # not worth a database round trip each before the disconnect
+            # handler's turn; the client resends what was not acked after it
+            # reconnects (message.send is idempotent on client_id).
+            return
+        await super().websocket_receive(message)
+
     async def _forget_presence(self):
-        if self.room is not None:
-            try:
+        try:
+            if self.room is not None:
                 await database_sync_to_async(rooms.room_leave)(channel_name=self.channel_name)
-            except Exception:
-                log.exception("presence of %s not cleared", self.channel_name)
+        except Exception:
+            log.exception("presence of %s not cleared", self.channel_name)
+        finally:
+            _DRAINING.discard(self)
 
     # --- Connecting -------------------------------------------------------------
 
