@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench install install-test system-deps migrate seed worker check clean
+.PHONY: run serve test bench install install-test system-deps migrate seed worker check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_agreement
 
+# Daphne (odr/server.py) and the job worker, started and stopped together by
+# odr/launcher.py: Ctrl-C, SIGTERM to the terminal's process group or to make
+# alone stop both within ODR_SHUTDOWN_GRACE_SECONDS (10) and leave nothing
+# behind. `exec`, so that the launcher is make's own child: make passes its
+# SIGTERM on to it.
+LAUNCH = exec $(BIN)/python -m odr.launcher --bind $(HOST) --port $(PORT)
+
 # The embedded default: SQLite (WAL) and the in-memory channel layer, with the
 # job queue's worker beside Daphne. Ctrl-C stops both.
 run: export DATABASE_URL :=
@@ -64,9 +71,12 @@ run: migrate
 	@echo "  Emails (invitation links, verification, signing codes) are printed in this terminal."
 	@echo "  Verify a sealed agreement: http://$(HOST):$(PORT)/verify/   (trust root: $(CURDIR)/.pki/ca.pem)"
 	@echo
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/python manage.py db_worker --interval 1 --no-startup-delay & \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) odr.asgi:application
+	@$(LAUNCH)
+
+# The same two processes on the database and channel layer the environment
+# names (DATABASE_URL, REDIS_URL), without migrating or seeding.
+serve: install
+	@$(LAUNCH)
 
 worker: install
 	$(BIN)/python manage.py db_worker
