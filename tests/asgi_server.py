@@ -1,7 +1,8 @@
 """Real Daphne processes for the system and browser tests.
 
-They run the project exactly as production does (`daphne odr.asgi:application`)
-on the test run's own database and Redis, with a channel-layer and cache prefix
+They run the project exactly as production does (`python -m odr.server
+odr.asgi:application`: Daphne, draining on SIGTERM) on the test run's own
+database and Redis, with a channel-layer and cache prefix
 of their own, so that concurrent runs on one machine do not hear each other.
 Tests that use them need `transactional_db`: the processes see only what the
 test has committed.
@@ -21,7 +22,10 @@ from django.db import connection
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parent.parent
-DAPHNE = Path(sys.executable).with_name("daphne")
+DAPHNE = Path(sys.executable).with_name("daphne")  # Daphne's own script (odr.server is ours)
+# What deploy/systemd/odr-daphne@.service runs, before Daphne's arguments.
+SERVER = [sys.executable, "-m", "odr.server"]
+DEFAULT_GRACE_SECONDS = 10  # odr/settings.py ODR_SHUTDOWN_GRACE_SECONDS
 
 
 def free_port() -> int:
@@ -61,14 +65,17 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 class DaphneProcess:
+    grace = float(DEFAULT_GRACE_SECONDS)  # seconds a SIGTERM may take (set from env below)
+
     def __init__(self, port: int, env: dict[str, str], log_path: Path, *, application: str = "odr.asgi:application", args: tuple[str, ...] = ()):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
+        self.grace = float(env.get("ODR_SHUTDOWN_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
         self.process = subprocess.Popen(
-            [str(DAPHNE), *args, "-b", "127.0.0.1", "-p", str(port), application],
+            [*SERVER, *args, "-b", "127.0.0.1", "-p", str(port), application],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_until_listening()
@@ -95,10 +102,11 @@ class DaphneProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
+        """SIGTERM, as systemd stops it: it drains, within its grace period."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(self.grace + 5)
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()

@@ -2,8 +2,8 @@
 
 nginx (Debian's package) runs the files in deploy/nginx/ — the same files an
 operator installs, with only the host-specific values (ports, certificate,
-static root) replaced — in front of N `daphne --proxy-headers` processes (the
-command line of deploy/systemd/odr-daphne@.service) and a job worker, with
+static root) replaced — in front of N `python -m odr.server --proxy-headers`
+processes (Daphne, as deploy/systemd/odr-daphne@.service runs it) and a job worker, with
 DEBUG off, on a given database and a Redis server of its own that can be
 restarted (the machine's Redis is shared with other runs and is not ours to
 restart).

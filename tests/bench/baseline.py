@@ -3,7 +3,7 @@ authentication, no storage, no encryption — served by the same Daphne, on
 the same Redis channel layer configuration, behind the same nginx. Whatever
 our room consumer costs beyond this is our overhead (docs/performance.md).
 
-`daphne tests.bench.baseline:application`; clients use /ws/baseline/<room>/
+`python -m odr.server tests.bench.baseline:application`; clients use /ws/baseline/<room>/
 and send the room protocol's `message.send` frames; every socket in the room
 gets `{"type": "message", "client_id", "body"}` back.
 """

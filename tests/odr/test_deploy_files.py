@@ -241,15 +241,42 @@ def test_when_compose_is_read_then_it_has_the_services_of_the_topology():
 
 def test_when_compose_starts_daphne_then_it_runs_the_systemd_command_line():
     systemd = exec_start(SYSTEMD / "odr-daphne@.service")
-    assert Path(systemd[0]).name == "daphne"
+    # Our entry point (odr/server.py: drains on SIGTERM), not the `daphne` script.
+    assert Path(systemd[0]).name == "python" and systemd[1:3] == ["-m", "odr.server"]
     services = compose()["services"]
     for name in ("web1", "web2"):
         argv = container_argv(services[name]["command"])
-        assert argv[0] == "daphne"
+        assert argv[0] == "python"
         assert without_address(argv[1:]) == without_address(systemd[1:])
         assert option(argv, "-b") == "0.0.0.0"
         assert option(argv, "-p") == "8000"
     assert "--proxy-headers" in systemd and "--application-close-timeout" in systemd
+
+
+def duration_seconds(value: str) -> float:
+    """`20`, `20s`, `1min 30s`, `1m30s`: systemd's and Compose's spellings."""
+    units = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60}
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(min|sec|s|m|)", value.strip())
+    assert parts and "".join(f"{n}{u}" for n, u in parts) == value.replace(" ", ""), value
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def unit_setting(unit: Path, name: str) -> str:
+    (value,) = re.findall(rf"^{name}=(.*)$", unit.read_text(), flags=re.MULTILINE)
+    return value
+
+
+def test_when_a_daphne_is_stopped_then_its_grace_period_ends_before_the_supervisor_kills_it():
+    """A Daphne is gone within ODR_SHUTDOWN_GRACE_SECONDS of SIGTERM
+    (tests/system/test_server_lifecycle.py); systemd and Compose send SIGKILL
+    after their own stop timeouts, which must leave room for the drain."""
+    grace = settings.ODR_SHUTDOWN_GRACE_SECONDS
+    unit = SYSTEMD / "odr-daphne@.service"
+    assert unit_setting(unit, "KillSignal") == "SIGTERM"
+    assert grace + 5 <= duration_seconds(unit_setting(unit, "TimeoutStopSec"))
+    services = compose()["services"]
+    for name in ("web1", "web2"):
+        assert grace + 5 <= duration_seconds(services[name]["stop_grace_period"])
 
 
 def test_when_the_image_runs_without_a_command_then_it_serves_as_the_web_services_do():
