@@ -41,7 +41,6 @@ path unchanged, which the benchmark's bare application needs.
 from daphne.cli import CommandLineInterface  # isort:skip
 from daphne.server import Server  # isort:skip
 
-import asyncio
 import faulthandler
 import logging
 import os
@@ -118,6 +117,7 @@ class DrainingServer(Server):
                 sys.exit(1)
         self.ports = []
         self.draining_since: float | None = None
+        self._watchdog_armed = False
         self.drain_deadline = 0.0
         # The fewest connections left closing so far, and when: a drain that
         # runs out of time while still progressing is slow, not stuck.
@@ -133,11 +133,20 @@ class DrainingServer(Server):
         # The protocols copy the factory's options when their connection is
         # made, and none is made before the reactor runs.
         self.ws_factory.setProtocolOptions(failByDrop=False)
-        loop = asyncio.get_event_loop()  # the reactor's: Daphne has just set it
         for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, self._on_stop_signal, signum)
+            signal.signal(signum, self._on_signal)
 
     # --- Draining -------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame):
+        # Python runs this in the main thread between two bytecodes of
+        # whatever it was doing, even when that is an event loop blocked by
+        # a callback that never returns: the watchdog is armed here, and the
+        # drain, which needs the loop, is left to it.
+        if not self._watchdog_armed:
+            self._watchdog_armed = True
+            faulthandler.dump_traceback_later(self.grace, exit=True)
+        reactor.callFromThread(self._on_stop_signal, signum)
 
     def _on_stop_signal(self, signum: int):
         name = signal.Signals(signum).name
@@ -152,7 +161,6 @@ class DrainingServer(Server):
         self.draining_since = time.monotonic()
         self.drain_deadline = self.draining_since + max(self.grace - 1, self.grace / 2)
         self._progress_at = self.draining_since
-        faulthandler.dump_traceback_later(self.grace, exit=True)
         log.warning(
             "%s: draining (no new connections; open sockets close with 4503, reconnect); "
             "exiting within %g s",
