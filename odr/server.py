@@ -30,10 +30,13 @@ its own `daphne` command lacks for production and for `make run`:
   (`ODR_WS_MAX_FRAME_BYTES`, 64 KiB) and the ceiling reach the consumer,
   which answers `error` `too_large` and keeps the socket (docs/protocol.md).
 
-A module rather than a management command: `manage.py` would set up Django
-before Daphne's import installs Twisted's asyncio reactor (Daphne warns and
-reinstalls it), and it would not take Daphne's arguments and application
-path unchanged, which the benchmark's bare application needs.
+A module rather than a management command: it is Daphne's own command line
+(its `CommandLineInterface`, whose `server_class` is the hook for a Server
+subclass), so every `daphne` argument and any application path work
+unchanged (`daphne ARGS` becomes `python -m odr.server ARGS`; the benchmark
+serves a bare application with it). A management command would re-declare
+Daphne's options on Django's parser and run inside `manage.py`'s own exit
+handling; Daphne's `runserver` command is the development server.
 """
 
 # Daphne's server module installs Twisted's asyncio reactor when imported:
