@@ -33,7 +33,10 @@ POLL_SECONDS = 0.1
 
 
 def _on_parent_death(signum: int) -> None:
-    """Linux: receive `signum` when the parent dies, however it dies."""
+    """Linux: receive `signum` when the parent dies, however it dies. Strictly,
+    when the parent's thread that started this process ends: start the
+    launcher from a thread that outlives it (make's, a shell's, a program's
+    main thread), not from a short-lived worker thread."""
     if not sys.platform.startswith("linux"):
         return
     PR_SET_PDEATHSIG = 1
