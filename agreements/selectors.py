@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from agreements import sandbox
 from agreements.models import Agreement, AgreementStatus
 from agreements.services.issuing import sealed_pdf
 from agreements.services.signing import verification_code_normalise
@@ -38,8 +39,13 @@ def _with_record(report: VerificationReport, agreement: Agreement | None) -> Ver
 def verify_file(data: bytes) -> Verification:
     """A PDF someone holds: valid if its signatures and seal are (see
     verification.verify_pdf) and it is, byte for byte, a sealed agreement in
-    the platform's register."""
-    report = verify_pdf(data)
+    the platform's register. Anyone can send one, so it waits for one of the
+    process's slots for uploads first (sandbox.Busy if none frees up). A file
+    that could not be checked is not looked up in the register."""
+    with sandbox.upload_slot():
+        report = verify_pdf(data)
+    if not report.checked:
+        return Verification(report=report)
     agreement = (
         Agreement.objects.select_related("case").filter(sealed_sha256=report.sha256, status=AgreementStatus.SEALED).first()
     )

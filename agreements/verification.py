@@ -1,27 +1,37 @@
 """Verifying a sealed agreement PDF, for the /verify/ page, the
 `verify_agreement` command and courts.
 
-A file is valid only if it is a PDF, every signature in it is intact and
-chains to a trusted root (pyHanko's `bottom_line`), and the last signature
-covers the entire file: pyHanko's `valid` alone stays true for a tampered
-byte, and bytes appended after the last signature are not covered by it."""
+The file itself is judged in a sandbox process with CPU and memory limits
+(agreements/sandbox.py runs agreements/pdfcheck.py, which says what makes a
+file valid); here its answer becomes a report in the reader's language. A
+file the sandbox could not finish is "could not be checked": never valid,
+and not called damaged either, because nobody knows."""
 
-import hashlib
-import io
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from asn1crypto import cms
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from django.conf import settings
 from django.utils.translation import gettext as _
-from pyhanko.keys import load_cert_from_pemder
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
+from django.utils.translation import gettext_lazy
 
-PDF_MAGIC = b"%PDF-"
+from agreements import pdfcheck, sandbox
+
+log = logging.getLogger(__name__)
+
+PDF_MAGIC = pdfcheck.PDF_MAGIC
+
+REASONS = {
+    pdfcheck.NOT_PDF: gettext_lazy("This is not a PDF file."),
+    pdfcheck.UNREADABLE: gettext_lazy("The PDF is damaged or was changed: it cannot be read."),
+    pdfcheck.UNSIGNED: gettext_lazy("The PDF carries no signature."),
+    pdfcheck.SIGNATURE_UNCHECKED: gettext_lazy("A signature could not be checked."),
+    pdfcheck.CONTAINER_ALTERED: gettext_lazy("The signature's data inside the PDF was altered."),
+    pdfcheck.CHANGED: gettext_lazy("The document was changed after it was signed."),
+    pdfcheck.UNTRUSTED: gettext_lazy("A signature's certificate is not issued by a trusted authority."),
+    pdfcheck.SIGNATURE_INVALID: gettext_lazy("A signature is not valid."),
+    pdfcheck.CHANGED_AFTER_LAST: gettext_lazy("The document was changed after the last signature."),
+}
 
 
 @dataclass
@@ -45,94 +55,37 @@ class VerificationReport:
     valid: bool = False
     reasons: list[str] = field(default_factory=list)
     signatures: list[SignatureReport] = field(default_factory=list)
+    # False when the sandbox could not finish the check (a limit, a crash):
+    # the file is then neither valid nor known to be invalid.
+    checked: bool = True
 
 
-def trust_roots() -> list:
-    return [load_cert_from_pemder(path) for path in settings.ODR_TRUST_ROOTS]
-
-
-def _container_untouched(embedded, roots) -> bool:
-    """What pyHanko does not judge: the signature container itself. The PDF
-    reserves room for it and pads the rest with zeros, and it carries copies
-    of certificates that need not be used for validation; a changed byte in
-    either leaves pyHanko's verdict as it was. So: the padding is all zeros,
-    and every embedded certificate is signed by its issuer (another embedded
-    certificate or a trusted root)."""
-    try:
-        raw = bytes(embedded.sig_object["/Contents"])
-        container = cms.ContentInfo.load(raw)
-        if any(raw[len(container.dump()):]):
-            return False
-        embedded_certs = [
-            x509.load_der_x509_certificate(choice.chosen.dump())
-            for choice in embedded.signed_data["certificates"]
-        ]
-        issuers = embedded_certs + [x509.load_der_x509_certificate(root.dump()) for root in roots]
-        for certificate in embedded_certs:
-            candidates = [i for i in issuers if i.subject == certificate.issuer]
-            if not any(_issued_by(certificate, issuer) for issuer in candidates):
-                return False
-    except Exception:  # noqa: BLE001 — anything unreadable in the container is an alteration
-        return False
-    return True
-
-
-def _issued_by(certificate, issuer) -> bool:
-    try:
-        certificate.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+def trust_roots_pem() -> bytes:
+    """The roots a seal or signature must chain to (ODR_TRUST_ROOTS), as the
+    sandbox reads them: it opens no file of its own."""
+    return b"\n".join(Path(path).read_bytes() for path in settings.ODR_TRUST_ROOTS)
 
 
 def verify_pdf(data: bytes) -> VerificationReport:
-    report = VerificationReport(sha256=hashlib.sha256(data).hexdigest())
-    if not data.startswith(PDF_MAGIC):
-        report.reasons.append(_("This is not a PDF file."))
-        return report
+    answer = sandbox.check(data=data, roots_pem=trust_roots_pem())
+    if "unchecked" in answer:
+        return unchecked_report(answer["sha256"])
     try:
-        signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
-    except Exception:  # noqa: BLE001 — the reader fails in many ways on a damaged file (even assert)
-        report.reasons.append(_("The PDF is damaged or was changed: it cannot be read."))
-        return report
-    if not signatures:
-        report.reasons.append(_("The PDF carries no signature."))
-        return report
-    roots = trust_roots()
-    for position, embedded in enumerate(signatures):
-        try:
-            status = validate_pdf_signature(embedded, ValidationContext(trust_roots=roots))
-        except Exception:  # noqa: BLE001 — any failure to validate is "not valid", with a reason
-            report.reasons.append(_("A signature could not be checked."))
-            continue
-        if not _container_untouched(embedded, roots):
-            report.reasons.append(_("The signature's data inside the PDF was altered."))
-        last = position == len(signatures) - 1
-        whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-        signed_at = getattr(status, "signer_reported_dt", None)
-        certificate = status.signing_cert
-        item = SignatureReport(
-            field=embedded.field_name,
-            signer=certificate.subject.human_friendly,
-            issuer=certificate.issuer.human_friendly,
-            serial=format(certificate.serial_number, "X"),
-            not_before=certificate.not_valid_before.isoformat(),
-            not_after=certificate.not_valid_after.isoformat(),
-            signed_at=signed_at.isoformat() if signed_at else None,
-            intact=bool(status.intact),
-            trusted=bool(status.trusted),
-            covers_whole_file=whole,
-            valid=bool(status.bottom_line) and (whole or not last),
-        )
-        report.signatures.append(item)
-        if not status.intact:
-            report.reasons.append(_("The document was changed after it was signed."))
-        elif not status.trusted:
-            report.reasons.append(_("A signature's certificate is not issued by a trusted authority."))
-        elif not status.bottom_line:
-            report.reasons.append(_("A signature is not valid."))
-        if last and not whole:
-            report.reasons.append(_("The document was changed after the last signature."))
-    report.reasons = list(dict.fromkeys(report.reasons))
+        signatures = [SignatureReport(**facts) for facts in answer["signatures"]]
+        reasons = [str(REASONS[code]) for code in answer["reasons"]]
+        report = VerificationReport(sha256=str(answer["sha256"]), reasons=reasons, signatures=signatures)
+    except (KeyError, TypeError):
+        # Not what pdfcheck.check writes: treat the child as broken.
+        log.warning("verify: the sandbox answered in an unknown shape; the file could not be checked")
+        return unchecked_report(str(answer.get("sha256", "")))
     report.valid = not report.reasons and all(item.valid for item in report.signatures)
     return report
+
+
+def unchecked_report(sha256: str) -> VerificationReport:
+    return VerificationReport(
+        sha256=sha256, checked=False,
+        reasons=[_("The file could not be checked: checking it took more time or memory than a check may use. "
+                   "A sealed agreement from this platform is checked in well under a second; "
+                   "try the agreement's verification code, or ask for the file again.")],
+    )

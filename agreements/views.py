@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from agreements import rendering
+from agreements import rendering, sandbox
 from agreements.models import (
     OPEN_AGREEMENT_STATUSES,
     OPEN_FILING_STATUSES,
@@ -30,6 +30,7 @@ from agreements.services import documents, drafts, filing, issuing, signing
 from odr import policy
 from odr.audit import Origin
 from odr.crypto import ContentDestroyed
+from odr.ratelimit import client_address, rate_limit_hit
 from sessions.models import Case
 from sessions.policies import access_case
 from sessions.services.procedure import atm_signatories
@@ -393,9 +394,16 @@ def pdf_response(pdf: bytes, filename: str, *, inline: bool) -> HttpResponse:
 def verify(request):
     """Public: a verification code (`?code=`) or an uploaded PDF → the
     verdict, the case reference, signers, seal and fingerprints; nothing
-    else of the case."""
+    else of the case. Uploads and code look-ups are limited per client
+    address (429); the file is checked in a sandbox (agreements/sandbox.py),
+    and when this process is already checking as many as it may, the answer
+    is to try again shortly (503)."""
     result, code, searched = None, request.GET.get("code", "").strip(), False
+    status = 200
     if request.method == "POST":
+        limited = _verify_rate_limited(request, scope="verify-upload", rate=settings.ODR_VERIFY_UPLOAD_RATE)
+        if limited:
+            return limited
         upload = request.FILES.get("file")
         if upload is None:
             messages.error(request, _("Choose the PDF file to verify."))
@@ -407,12 +415,37 @@ def verify(request):
             if not data.startswith(b"%PDF-"):
                 messages.error(request, _("This is not a PDF file."))
             else:
-                result, searched = verify_file(data), True
+                try:
+                    result, searched = verify_file(data), True
+                except sandbox.Busy:
+                    messages.error(request, _("Many files are being checked right now. Try again in a few seconds."))
+                    status = 503
     elif code:
+        limited = _verify_rate_limited(request, scope="verify-code", rate=settings.ODR_VERIFY_CODE_RATE, code=code)
+        if limited:
+            return limited
         result, searched = verify_code(code), True
         if result is None:
             messages.error(request, _("No sealed agreement has this verification code. Check the code and try again."))
+    response = _verify_page(request, result=result, code=code, searched=searched, status=status)
+    if status == 503:
+        response["Retry-After"] = "5"
+    return response
+
+
+def _verify_page(request, *, result=None, code: str = "", searched: bool = False, status: int = 200) -> HttpResponse:
     return render(request, "agreements/verify.html", {
         "result": result, "code": code, "searched": searched,
         "max_mb": settings.ODR_VERIFY_MAX_BYTES // (1024 * 1024),
-    }, status=200)
+    }, status=status)
+
+
+def _verify_rate_limited(request, *, scope: str, rate: str, code: str = "") -> HttpResponse | None:
+    """The 429 page when the client has used up `rate` for `scope`; None otherwise."""
+    verdict = rate_limit_hit(scope=scope, key=client_address(request), rate=rate)
+    if verdict.allowed:
+        return None
+    messages.error(request, _("Too many checks from your address. Try again in a minute."))
+    response = _verify_page(request, code=code, status=429)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response

@@ -324,6 +324,21 @@ ODR_SEAL_RETRY_SECONDS = env.int("ODR_SEAL_RETRY_SECONDS", default=300)
 ODR_SIGNING_CODE_MINUTES = env.int("ODR_SIGNING_CODE_MINUTES", default=10)
 # The largest PDF /verify/ accepts, and the largest certificate file.
 ODR_VERIFY_MAX_BYTES = env.int("ODR_VERIFY_MAX_BYTES", default=20 * 1024 * 1024)
+# Each PDF is checked in a sandbox process (agreements/sandbox.py): CPU
+# seconds and memory (MiB, on top of the checker's own) it may use, and the
+# wall-clock seconds after which it is killed. A sealed agreement takes
+# 15-100 ms; past a limit the answer is "could not be checked".
+ODR_VERIFY_CPU_SECONDS = env.int("ODR_VERIFY_CPU_SECONDS", default=3)
+ODR_VERIFY_MEMORY_MB = env.int("ODR_VERIFY_MEMORY_MB", default=256)
+ODR_VERIFY_TIMEOUT_SECONDS = env.float("ODR_VERIFY_TIMEOUT_SECONDS", default=15.0)
+# Uploads checked at once per site process; another waits this many seconds
+# for a turn, then is told to try again shortly (503).
+ODR_VERIFY_CONCURRENCY = env.int("ODR_VERIFY_CONCURRENCY", default=2)
+ODR_VERIFY_QUEUE_SECONDS = env.float("ODR_VERIFY_QUEUE_SECONDS", default=5.0)
+# Per client address, across processes (the cache): files checked and
+# verification codes looked up on /verify/, as count/period (s, m, h, d).
+ODR_VERIFY_UPLOAD_RATE = env.str("ODR_VERIFY_UPLOAD_RATE", default="10/m")
+ODR_VERIFY_CODE_RATE = env.str("ODR_VERIFY_CODE_RATE", default="30/m")
 
 # --- The court API (docs/court-api.md) ------------------------------------------------
 # Courts' systems authenticate with a bearer token per court (created and

@@ -54,6 +54,9 @@ class VerificationSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
     sha256 = serializers.CharField()
     signatures = serializers.ListField(child=serializers.DictField())
+    checked = serializers.BooleanField(
+        help_text="False when the file could not be checked within the checker's limits (then not valid either)."
+    )
 
 
 class StatusChangeSerializer(serializers.Serializer):

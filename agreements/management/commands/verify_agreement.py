@@ -1,5 +1,6 @@
-"""Verify a sealed agreement PDF as /verify/ does; exit status 1 when it is
-not valid."""
+"""Verify a sealed agreement PDF as /verify/ does, in the same sandbox and
+within the same limits; exit status 1 when it is not valid, or could not be
+checked."""
 
 import json
 from dataclasses import asdict
@@ -43,7 +44,8 @@ class Command(BaseCommand):
                 out["register"] = _register(record)
             self.stdout.write(_dumps(out))
         else:
-            self.stdout.write(f"{file}: {'VALID' if valid else 'NOT VALID'}")
+            verdict = "VALID" if valid else "NOT VALID" if report.checked else "COULD NOT BE CHECKED"
+            self.stdout.write(f"{file}: {verdict}")
             self.stdout.write(f"SHA-256: {report.sha256}")
             if record is not None and record.agreement is not None:
                 register = _register(record)
