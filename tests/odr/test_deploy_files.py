@@ -147,6 +147,28 @@ def test_when_the_largest_file_is_uploaded_then_nginx_lets_it_through():
         assert limit > settings.ODR_VERIFY_MAX_BYTES
 
 
+def location_directives(conf: str, opening: str) -> list[str]:
+    """The directives of the last location block that opens with `opening`
+    (the HTTPS server's), without comments."""
+    body = conf[conf.rindex(opening) + len(opening):]
+    body = body[: body.index("\n    }")]
+    lines = (line.split("#", 1)[0].strip() for line in body.splitlines())
+    return [line for line in lines if line]
+
+
+def test_when_verify_is_rate_limited_by_nginx_then_it_is_otherwise_proxied_as_every_page():
+    """/verify/ has a location of its own for its limit_req; everything else
+    about proxying it must stay as for the rest of the site."""
+    site = (DEPLOY / "nginx" / "odr-site.conf").read_text()
+    verify = location_directives(site, "location = /verify/ {")
+    pages = location_directives(site, "location / {")
+    limits = [line for line in verify if line.startswith("limit_req")]
+    assert [line for line in verify if not line.startswith("limit_req")] == pages
+    assert "limit_req_status 429;" in limits
+    assert any(re.fullmatch(r"limit_req zone=odr_verify burst=\d+ nodelay;", line) for line in limits), limits
+    assert re.search(r"^limit_req_zone \$binary_remote_addr zone=odr_verify:\d+m rate=\d+r/[sm];$", site, flags=re.M)
+
+
 # --- systemd --------------------------------------------------------------------------
 
 
