@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import forkserver, popen_forkserver, spawn, util
+from multiprocessing.connection import wait as wait_for
 from multiprocessing.context import ForkServerProcess, reduction, set_spawning_popen
 
 from django.conf import settings
@@ -118,8 +119,8 @@ def check(*, data: bytes, roots_pem: bytes, limits: Limits | None = None) -> dic
     if answer is not None and "result" in answer:
         return answer["result"]
     sha256 = hashlib.sha256(data).hexdigest()
-    cause = (answer or {}).get("unchecked", cause)
-    detail = (answer or {}).get("error", "")
+    cause = str((answer or {}).get("unchecked") or cause or "crashed (an answer of unknown shape)")
+    detail = str((answer or {}).get("error", ""))
     log.warning(
         "verify: a %d-byte file (sha256 %s) could not be checked: %s%s after %.1f s",
         len(data), sha256[:16], cause, f" ({detail})" if detail else "", time.monotonic() - started,
@@ -127,36 +128,60 @@ def check(*, data: bytes, roots_pem: bytes, limits: Limits | None = None) -> dic
     return {"sha256": sha256, "unchecked": cause}
 
 
+# multiprocessing's bookkeeping of child processes (start() reaps finished
+# ones; is_alive() and join() read a child's status from the forkserver) is
+# not made for threads that start and reap at once: one lock around it.
+_processes = threading.Lock()
+
+
 def _run(data: bytes, roots_pem: bytes, limits: Limits) -> tuple[dict | None, str]:
     """(the child's answer or None, the cause when there is none)."""
     deadline = time.monotonic() + limits.timeout_seconds
+    ours, theirs = _forkserver().Pipe(duplex=True)
+    child = _Process(
+        target=pdfcheck.serve, args=(theirs, limits.cpu_seconds, limits.memory_bytes),
+        name="odr-verify", daemon=True,
+    )
     try:
-        context = _forkserver()
-        ours, theirs = context.Pipe(duplex=True)
-        child = _Process(
-            target=pdfcheck.serve, args=(theirs, limits.cpu_seconds, limits.memory_bytes),
-            name="odr-verify", daemon=True,
-        )
-        child.start()
+        with _processes:
+            child.start()
     except OSError as error:  # no process could be made (out of memory, process limit)
+        ours.close()
+        theirs.close()
         return None, f"unavailable ({error.__class__.__name__})"
     theirs.close()
+    answer, timed_out = None, False
     try:
         ours.send_bytes(roots_pem)
         ours.send_bytes(data)
-        if not ours.poll(max(0.0, deadline - time.monotonic())):
-            return None, "timeout"
-        return _parsed(ours.recv_bytes(MAX_ANSWER_BYTES)), "crashed"
+        if ours.poll(max(0.0, deadline - time.monotonic())):
+            answer = _parsed(ours.recv_bytes(MAX_ANSWER_BYTES))
+        else:
+            timed_out = True
     except (OSError, EOFError):
-        # The child died (a limit, a crash) while reading the file or before
-        # answering; its exit status says which.
-        return None, _cause_of_death(child)
+        pass  # the child died while reading the file or before answering: its exit status says why
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join(5)
         ours.close()
-        child.close()
+        if answer is None and not timed_out:
+            # It closed its end without answering: it is on its way out (a
+            # limit, a crash). Let the forkserver report how, rather than
+            # kill it first and learn nothing.
+            wait_for([child.sentinel], timeout=2)
+        with _processes:
+            killed = child.is_alive()
+            if killed:
+                child.kill()
+            child.join(5)
+            exitcode = child.exitcode
+        if exitcode is not None:
+            child.close()
+    if answer is not None:
+        return answer, ""
+    if timed_out:
+        return None, "timeout"
+    if killed:
+        return None, "crashed (no readable answer)"
+    return None, _cause_of_death(exitcode)
 
 
 def _parsed(raw: bytes) -> dict | None:
@@ -167,16 +192,12 @@ def _parsed(raw: bytes) -> dict | None:
     return answer if isinstance(answer, dict) else None
 
 
-def _cause_of_death(child) -> str:
-    child.join(5)
-    code = child.exitcode
-    if code is None:
-        return "crashed"
-    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+def _cause_of_death(exitcode: int | None) -> str:
+    if exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
         # SIGXCPU at the soft CPU limit; SIGKILL at the hard one (a child
         # that ignored the first) — or the kernel's OOM killer.
         return "cpu"
-    return f"crashed (exit {code})"
+    return f"crashed (exit {exitcode})"
 
 
 # --- How many uploads a process checks at once -------------------------------------------------

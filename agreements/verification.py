@@ -7,6 +7,7 @@ file valid); here its answer becomes a report in the reader's language. A
 file the sandbox could not finish is "could not be checked": never valid,
 and not called damaged either, because nobody knows."""
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,10 +75,10 @@ def verify_pdf(data: bytes) -> VerificationReport:
         signatures = [SignatureReport(**facts) for facts in answer["signatures"]]
         reasons = [str(REASONS[code]) for code in answer["reasons"]]
         report = VerificationReport(sha256=str(answer["sha256"]), reasons=reasons, signatures=signatures)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         # Not what pdfcheck.check writes: treat the child as broken.
         log.warning("verify: the sandbox answered in an unknown shape; the file could not be checked")
-        return unchecked_report(str(answer.get("sha256", "")))
+        return unchecked_report(hashlib.sha256(data).hexdigest())
     report.valid = not report.reasons and all(item.valid for item in report.signatures)
     return report
 
@@ -85,7 +86,7 @@ def verify_pdf(data: bytes) -> VerificationReport:
 def unchecked_report(sha256: str) -> VerificationReport:
     return VerificationReport(
         sha256=sha256, checked=False,
-        reasons=[_("The file could not be checked: checking it took more time or memory than a check may use. "
-                   "A sealed agreement from this platform is checked in well under a second; "
-                   "try the agreement's verification code, or ask for the file again.")],
+        reasons=[_("The file could not be checked within the time and memory a check may use. A sealed "
+                   "agreement from this platform is checked in well under a second: enter its verification "
+                   "code instead, or ask for the file again.")],
     )
