@@ -150,7 +150,6 @@ def _issued_by(certificate, issuer) -> bool:
 # The sandbox runs below the site's own processes: while it burns its CPU
 # seconds, pages are served first.
 NICENESS = 10
-_QUIET = os.devnull
 
 
 def serve(connection, cpu_seconds: int, memory_bytes: int) -> None:
@@ -168,7 +167,7 @@ def serve(connection, cpu_seconds: int, memory_bytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (_mapped_bytes() + memory_bytes,) * 2)
         logging.disable(logging.CRITICAL)
         warnings.simplefilter("ignore")
-        quiet = os.open(_QUIET, os.O_WRONLY)
+        quiet = os.open(os.devnull, os.O_WRONLY)
         os.dup2(quiet, 1)
         os.dup2(quiet, 2)
         roots_pem = connection.recv_bytes()

@@ -11,7 +11,7 @@ or is killed means "could not be checked": one log line, no traceback.
 
 The children come from multiprocessing's forkserver: a clean interpreter,
 started once per site process with pyHanko preloaded, that forks one child
-per check (a few milliseconds, not a Python start-up). Nothing of the site
+per check (about 30 ms a check, not a Python start-up). Nothing of the site
 process — its threads, event loop, database connections — is forked.
 
 The child answers in JSON, never pickle: if a parser bug ever let a file
@@ -207,6 +207,7 @@ _slots: tuple[int, threading.BoundedSemaphore] | None = None
 
 
 def _semaphore() -> threading.BoundedSemaphore:
+    """The process's slots; made again if the setting changed (tests change it)."""
     global _slots
     size = settings.ODR_VERIFY_CONCURRENCY
     with _slots_lock:

@@ -20,7 +20,8 @@ UNSIGNED = "The PDF carries no signature."
 
 
 @pytest.fixture
-def roots(settings, dev_pki):
+def sandbox_settings(settings, dev_pki):
+    """The settings, with a CA of the test's own as the trusted root."""
     return settings
 
 
@@ -41,45 +42,45 @@ def assert_could_not_be_checked_because(caplog, data: bytes, cause: str) -> None
     assert verify_pdf(hostile_pdfs.minimal()).reasons == [UNSIGNED]
 
 
-def test_when_a_file_needs_more_cpu_than_a_check_may_use_then_it_could_not_be_checked(roots, caplog):
-    roots.ODR_VERIFY_CPU_SECONDS = 1
-    roots.ODR_VERIFY_MEMORY_MB = 2048  # so that the CPU limit is the one met
-    roots.ODR_VERIFY_TIMEOUT_SECONDS = 60
+def test_when_a_file_needs_more_cpu_than_a_check_may_use_then_it_could_not_be_checked(sandbox_settings, caplog):
+    sandbox_settings.ODR_VERIFY_CPU_SECONDS = 1
+    sandbox_settings.ODR_VERIFY_MEMORY_MB = 2048  # so that the CPU limit is the one met
+    sandbox_settings.ODR_VERIFY_TIMEOUT_SECONDS = 60
     assert_could_not_be_checked_because(caplog, hostile_pdfs.incremental_updates(), "cpu")
 
 
-def test_when_a_file_needs_more_memory_than_a_check_may_use_then_it_could_not_be_checked(roots, caplog):
-    roots.ODR_VERIFY_CPU_SECONDS = 60  # so that the memory limit is the one met
-    roots.ODR_VERIFY_MEMORY_MB = 64
-    roots.ODR_VERIFY_TIMEOUT_SECONDS = 60
+def test_when_a_file_needs_more_memory_than_a_check_may_use_then_it_could_not_be_checked(sandbox_settings, caplog):
+    sandbox_settings.ODR_VERIFY_CPU_SECONDS = 60  # so that the memory limit is the one met
+    sandbox_settings.ODR_VERIFY_MEMORY_MB = 64
+    sandbox_settings.ODR_VERIFY_TIMEOUT_SECONDS = 60
     assert_could_not_be_checked_because(caplog, hostile_pdfs.flate_bomb(), "memory")
 
 
-def test_when_a_check_outlives_the_timeout_then_its_process_is_killed(roots, caplog):
-    roots.ODR_VERIFY_CPU_SECONDS = 60
-    roots.ODR_VERIFY_MEMORY_MB = 2048
-    roots.ODR_VERIFY_TIMEOUT_SECONDS = 0.5
+def test_when_a_check_outlives_the_timeout_then_its_process_is_killed(sandbox_settings, caplog):
+    sandbox_settings.ODR_VERIFY_CPU_SECONDS = 60
+    sandbox_settings.ODR_VERIFY_MEMORY_MB = 2048
+    sandbox_settings.ODR_VERIFY_TIMEOUT_SECONDS = 0.5
     assert_could_not_be_checked_because(caplog, hostile_pdfs.incremental_updates(), "timeout")
 
 
-def test_when_the_memory_limit_is_the_default_then_a_genuine_seal_has_room_to_spare(roots, caplog):
+def test_when_the_memory_limit_is_the_default_then_a_genuine_seal_has_room_to_spare(sandbox_settings, caplog):
     """The limits are for hostile files: a sealed PDF is checked well within
     a tenth of them."""
     from weasyprint import HTML
 
     from agreements import sealing
 
-    roots.ODR_VERIFY_CPU_SECONDS = 1
-    roots.ODR_VERIFY_MEMORY_MB = 26
+    sandbox_settings.ODR_VERIFY_CPU_SECONDS = 1
+    sandbox_settings.ODR_VERIFY_MEMORY_MB = 26
     sealed = sealing.get_sealer().seal(HTML(string="<p>Келісім / Соглашение</p>").write_pdf(), reason="test")
     report = verify_pdf(sealed)
     assert report.checked and report.valid, report.reasons
 
 
-def test_when_every_upload_slot_is_taken_then_verify_asks_to_try_again_shortly(roots, db):
-    roots.ODR_VERIFY_CONCURRENCY = 1
-    roots.ODR_VERIFY_QUEUE_SECONDS = 0.2
-    roots.ODR_VERIFY_UPLOAD_RATE = "1000/m"
+def test_when_every_upload_slot_is_taken_then_verify_asks_to_try_again_shortly(sandbox_settings, db):
+    sandbox_settings.ODR_VERIFY_CONCURRENCY = 1
+    sandbox_settings.ODR_VERIFY_QUEUE_SECONDS = 0.2
+    sandbox_settings.ODR_VERIFY_UPLOAD_RATE = "1000/m"
 
     def post():
         upload = SimpleUploadedFile("agreement.pdf", hostile_pdfs.minimal(), "application/pdf")
