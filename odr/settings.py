@@ -364,7 +364,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "FilingStatusEnum": "agreements.models.filing.FilingStatus",
-        "CourtAnswerEnum": ["received", "approved", "returned"],
+        "CourtAnswerEnum": "agreements.api.serializers.COURT_ANSWER_CHOICES",
     },
 }
 

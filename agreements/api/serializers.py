@@ -59,8 +59,12 @@ class VerificationSerializer(serializers.Serializer):
     )
 
 
+# A court's answers, as one enum of the schemas (ENUM_NAME_OVERRIDES names it CourtAnswerEnum).
+COURT_ANSWER_CHOICES = [(s.value, s.label) for s in COURT_ANSWERS]
+
+
 class StatusChangeSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[(s.value, s.label) for s in COURT_ANSWERS])
+    status = serializers.ChoiceField(choices=COURT_ANSWER_CHOICES)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 
 from agreements import torelik
 from agreements.api.errors import flatten
-from agreements.api.serializers import ErrorSerializer
-from agreements.models import COURT_ANSWERS, CallbackReceipt, Filing, FilingEvent
+from agreements.api.serializers import COURT_ANSWER_CHOICES, ErrorSerializer
+from agreements.models import CallbackReceipt, Filing, FilingEvent
 from agreements.services.filing import filing_status_set
 from odr import safejson
 from sessions.services.errors import ProcedureError
@@ -32,7 +32,7 @@ class CallbackEventSerializer(serializers.Serializer):
     event_id = serializers.CharField(max_length=128, help_text="Unique per event: a replay is refused (409).")
     # (DRF's text fields refuse NUL and lone surrogates, which PostgreSQL cannot store.)
     filing_id = serializers.UUIDField(help_text="The `filing_id` of our envelope.")
-    status = serializers.ChoiceField(choices=[(s.value, s.label) for s in COURT_ANSWERS])
+    status = serializers.ChoiceField(choices=COURT_ANSWER_CHOICES)
     reason = serializers.CharField(required=False, allow_null=True, allow_blank=True,
                                    help_text="Required when the status is `returned`.")
 
